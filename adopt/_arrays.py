@@ -1,0 +1,87 @@
+"""Array kinds and conversions between NumPy, JAX and PyTorch (no framework imported here)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["array_kind", "converter", "describe"]
+
+_SCALARS = (float, int, np.floating, np.integer, bool, complex, np.complexfloating)
+
+
+def array_kind(x: Any) -> str:
+    """Return ``"numpy"``, ``"jax"``, ``"torch"`` or ``"scalar"`` (Python scalar) for ``x``."""
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if isinstance(x, _SCALARS):
+        return "scalar"
+    root = type(x).__module__.split(".", 1)[0]
+    if root in ("jax", "jaxlib"):
+        return "jax"
+    if root == "torch":
+        return "torch"
+    return "other"
+
+
+def describe(x: Any) -> str:
+    """A short description of an array for error messages: type, shape and dtype."""
+    kind = array_kind(x)
+    if kind == "scalar":
+        return f"Python {type(x).__name__} {x!r}"
+    if kind == "other":
+        return f"object of type {type(x).__name__}"
+    return f"{kind} array of shape {tuple(x.shape)} and dtype {_dtype_name(x.dtype)}"
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    kind = array_kind(x)
+    if kind == "torch":
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _numpy_to(kind: str) -> Callable[[Any], Any]:
+    if kind == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray
+    if kind == "torch":
+        import torch
+
+        return torch.as_tensor
+    if kind == "scalar":
+        return _numpy_scalar
+    return np.asarray
+
+
+def _numpy_scalar(x: Any) -> Any:
+    a = np.asarray(x)
+    return a[()] if a.ndim == 0 else a
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def converter(source: str, target: str) -> Callable[[Any], Any]:
+    """A function converting arrays of kind ``source`` to kind ``target``.
+
+    Conversions are zero-copy where the frameworks allow it (NumPy <-> PyTorch on CPU,
+    JAX -> NumPy). ``"scalar"`` as a target means NumPy, with 0-d results as NumPy scalars.
+    """
+    if source == target:
+        return _identity
+    if source == "scalar" and target == "numpy":
+        return np.asarray
+    to_target = _numpy_to(target)
+    if source in ("numpy", "scalar"):
+        return to_target
+    if source == "torch" and target in ("numpy", "scalar"):
+        return lambda x: to_target(x.detach().cpu().numpy())
+    return lambda x: to_target(_to_numpy(x))

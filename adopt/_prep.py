@@ -1,0 +1,171 @@
+"""Preparation objects and the strict check of a prepared call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from adopt._arrays import array_kind
+from adopt._contexts import Cache, Constant
+from adopt._errors import PreparationMismatchError
+
+__all__ = ["Prep", "ArraySig", "ContextSig", "signature_of", "context_signature"]
+
+
+@dataclass(frozen=True)
+class ArraySig:
+    """Type, shape and dtype of an argument at preparation."""
+
+    type: type
+    shape: tuple[int, ...] | None
+    dtype: Any
+
+    def __str__(self) -> str:
+        if self.shape is None:
+            return f"Python {self.type.__name__}"
+        return f"{self.type.__module__.split('.')[0]}.{self.type.__name__}{list(self.shape)} {self.dtype}"
+
+
+def signature_of(a: Any) -> ArraySig:
+    shape = getattr(a, "shape", None)
+    return ArraySig(type(a), None if shape is None else tuple(shape), getattr(a, "dtype", None))
+
+
+@dataclass(frozen=True)
+class ContextSig:
+    """A context at preparation: its wrapper class, and either its array signature or its static value."""
+
+    cls: type
+    sig: ArraySig | None
+    static: Any = None
+
+
+def is_dynamic(value: Any) -> bool:
+    """Array values and Python floats are passed at run time; anything else is static."""
+    return isinstance(value, float) or array_kind(value) in ("numpy", "jax", "torch")
+
+
+def context_signature(c: Any) -> ContextSig:
+    if isinstance(c, Constant) and not is_dynamic(c.value):
+        return ContextSig(Constant, None, c.value)
+    return ContextSig(type(c), signature_of(c.value))
+
+
+@dataclass(frozen=True, eq=False)
+class Prep:
+    """The result of ``prepare_<operator>``: everything done once, reusable for new inputs.
+
+    Pass it as ``prep=`` to the operator (and its ``value_and_`` / ``out=`` variants). With
+    ``strict=True`` each prepared call checks that ``f``, the backend, and the type, shape and
+    dtype of ``x``, of the tangents and of the contexts match, and raises
+    :class:`~adopt.PreparationMismatchError` otherwise.
+
+    Attributes
+    ----------
+    operator : str
+        The operator family, e.g. ``"gradient"`` (also serves ``value_and_gradient``).
+    backend : object
+        The backend it was prepared for.
+    x : ArraySig
+        Type, shape and dtype of ``x``.
+    contexts : tuple of ContextSig
+    ntangents : int or None
+        The batch size of the tangents (pushforward, pullback, hvp).
+    y : ArraySig or None
+        The output buffer of an in-place function.
+    info : Mapping
+        Extra facts of the preparation (e.g. the sparsity pattern and coloring).
+    """
+
+    operator: str
+    backend: Any
+    x: ArraySig
+    contexts: tuple[ContextSig, ...]
+    ntangents: int | None
+    y: ArraySig | None
+    strict: bool
+    f: Callable[..., Any] = field(repr=False)
+    run: Callable[..., Any] = field(repr=False)
+    run_value: Callable[..., Any] = field(repr=False)
+    tangent: ArraySig | None = field(default=None, repr=False)
+    info: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def check(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
+              tangents: tuple[Any, ...] | None = None, y: Any = None) -> None:
+        """Raise PreparationMismatchError if this call does not match the preparation."""
+        where = f"{op} with {backend!r}"
+        if f is not self.f:
+            self._fail(where, f"f ({_fname(f)}) is not the function the prep was made for "
+                              f"({_fname(self.f)})", "prepare again for the new f, or pass "
+                              "strict=False when preparing to reuse a prep across equal functions")
+        if backend is not self.backend and backend != self.backend:
+            self._fail(where, f"the backend is {backend!r} but the prep was made for "
+                              f"{self.backend!r}", "prepare again with the new backend")
+        _check_array(self, where, "x", x, self.x)
+        if len(contexts) != len(self.contexts):
+            self._fail(where, f"{len(contexts)} contexts were given but the prep was made for "
+                              f"{len(self.contexts)}", "pass the same contexts as at preparation")
+        for i, (c, s) in enumerate(zip(contexts, self.contexts)):
+            _check_context(self, where, i, c, s)
+        if tangents is not None:
+            self._check_tangents(where, tangents)
+        if self.y is not None:
+            _check_array(self, where, "y", y, self.y)
+
+    def _check_tangents(self, where: str, tangents: Any) -> None:
+        if not isinstance(tangents, tuple) or len(tangents) != self.ntangents:
+            got = len(tangents) if isinstance(tangents, tuple) else type(tangents).__name__
+            self._fail(where, f"{got} tangents were given but the prep was made for "
+                              f"{self.ntangents}", "prepare again for the new batch of tangents")
+        for i, t in enumerate(tangents):
+            _check_array(self, where, f"tangent {i}", t, self.tangent)
+
+    def _fail(self, where: str, what: str, fix: str) -> None:
+        raise PreparationMismatchError(f"{where}: {what}; {fix}")
+
+    def __repr__(self) -> str:
+        parts = [f"operator={self.operator!r}", f"backend={self.backend!r}", f"x={self.x}"]
+        if self.contexts:
+            parts.append("contexts=(" + ", ".join(_ctx_str(c) for c in self.contexts) + ")")
+        if self.ntangents is not None:
+            parts.append(f"ntangents={self.ntangents}")
+        if self.y is not None:
+            parts.append(f"y={self.y}")
+        parts.append(f"strict={self.strict}")
+        return f"Prep({', '.join(parts)})"
+
+
+def _ctx_str(c: ContextSig) -> str:
+    inner = str(c.sig) if c.sig is not None else f"static {c.static!r}"
+    return f"{c.cls.__name__}({inner})"
+
+
+def _fname(f: Any) -> str:
+    return getattr(f, "__qualname__", None) or repr(f)
+
+
+def _check_array(prep: Prep, where: str, name: str, a: Any, sig: ArraySig) -> None:
+    fix = f"prepare again with prepare_{prep.operator}(...) for the new {name}"
+    if type(a) is not sig.type:
+        prep._fail(where, f"{name} is a {type(a).__module__}.{type(a).__name__} but the prep was "
+                          f"made for {sig.type.__module__}.{sig.type.__name__}", fix)
+    if sig.shape is None:
+        return
+    if a.shape != sig.shape:
+        prep._fail(where, f"{name} has shape {tuple(a.shape)} but the prep was made for shape "
+                          f"{sig.shape}", fix)
+    if a.dtype != sig.dtype:
+        prep._fail(where, f"{name} has dtype {a.dtype} but the prep was made for {sig.dtype}", fix)
+
+
+def _check_context(prep: Prep, where: str, i: int, c: Any, s: ContextSig) -> None:
+    if type(c) is not s.cls:
+        prep._fail(where, f"context {i} is a {type(c).__name__} but the prep was made for "
+                          f"{s.cls.__name__}", "pass contexts of the same kinds as at preparation")
+    if s.sig is None:
+        if not (c.value is s.static or c.value == s.static):
+            prep._fail(where, f"context {i} (Constant) is static ({type(s.static).__name__}) and "
+                              f"changed from {s.static!r} to {c.value!r}", "static constants are "
+                              "part of the prep: prepare again (arrays and floats are not static)")
+        return
+    _check_array(prep, where, f"context {i} ({s.cls.__name__})", c.value, s.sig)

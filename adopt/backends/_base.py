@@ -1,0 +1,101 @@
+"""The backend contract: light backend descriptors and the implementation interface.
+
+A backend descriptor (``AutoJAX()``, ``AutoTorch()``, ``AutoFiniteDiff()``) is a frozen
+dataclass that imports nothing. ``impl()`` imports the framework lazily and returns a
+:class:`BackendImpl`, which implements the primitives the framework is good at on *native*
+functions ``fn(x, *context_values) -> y`` over the framework's own arrays. Every operator that a
+backend does not declare in ``native`` is derived from its primitives once, in
+``adopt.operators``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar
+
+__all__ = ["AbstractBackend", "BackendImpl", "NativeFn"]
+
+NativeFn = Callable[..., Any]
+
+
+class AbstractBackend(ABC):
+    """A differentiation backend: what to differentiate with.
+
+    Subclasses are frozen dataclasses; the fields are the backend's settings.
+    """
+
+    #: the array framework the backend evaluates ``f`` with: "jax", "torch" or "numpy"
+    framework: ClassVar[str]
+    #: primitives implemented: a subset of {"pushforward", "pullback"}
+    primitives: ClassVar[frozenset[str]]
+    #: whether f may be in-place, f(y, x, *contexts)
+    supports_inplace: ClassVar[bool]
+    #: whether this backend can differentiate through another backend's code (black box)
+    black_box: ClassVar[bool]
+    #: pip extra that provides the framework, for install hints
+    extra: ClassVar[str]
+
+    @abstractmethod
+    def impl(self) -> "BackendImpl":
+        """Import the framework and return the implementation (raises MissingDependencyError)."""
+
+    @property
+    def name(self) -> str:
+        return repr(self)
+
+
+class BackendImpl(ABC):
+    """Implementation of a backend over its framework's native arrays.
+
+    Tangents are stacked along a new leading axis: a batch of ``k`` tangents of ``x`` has shape
+    ``(k, *x.shape)``, and one call transforms the whole batch.
+    """
+
+    #: the array kind the implementation computes with ("jax", "torch" or "numpy")
+    kind: ClassVar[str]
+    #: operators with native fast paths, e.g. {"value_and_gradient", "value_and_jacobian",
+    #: "hvp", "hessian", "pushforward_same_point", "pullback_same_point", "hvp_same_point"}
+    native: ClassVar[frozenset[str]]
+    #: whether ``compile`` compiles (then preparation runs each compiled function once)
+    compiles: ClassVar[bool] = False
+
+    def __init__(self, backend: AbstractBackend) -> None:
+        self.backend = backend
+
+    # ---- array handling -------------------------------------------------------------
+    @abstractmethod
+    def check_input(self, operator: str, name: str, x: Any) -> None:
+        """Raise if ``x`` cannot be differentiated in its dtype (e.g. float64 without x64)."""
+
+    def compile(self, fn: NativeFn, static: tuple[int, ...] = ()) -> NativeFn:
+        """Compile a native function once at preparation (jax.jit); identity elsewhere."""
+        return fn
+
+    @abstractmethod
+    def eye(self, n: int, like: Any) -> Any:
+        """The ``(n, n)`` identity in ``like``'s dtype."""
+
+    @abstractmethod
+    def ones(self, shape: tuple[int, ...], like: Any) -> Any:
+        """Ones of ``shape`` in ``like``'s dtype."""
+
+    @abstractmethod
+    def stack(self, arrays: tuple[Any, ...]) -> Any:
+        """Stack arrays along a new leading axis."""
+
+    @abstractmethod
+    def matmul(self, a: Any, b: Any) -> Any:
+        """Matrix product."""
+
+    def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
+        """Turn an in-place ``f(y, x, *c)`` into an out-of-place native function."""
+        raise NotImplementedError  # only reached for backends with supports_inplace
+
+    # ---- primitives (on native functions) --------------------------------------------
+    def value_and_pushforward(self, fn: NativeFn) -> NativeFn:
+        """``h(x, T, *c) -> (y, TY)`` with ``T`` of shape ``(k, *x.shape)``."""
+        raise NotImplementedError  # only called when "pushforward" in backend.primitives
+
+    def value_and_pullback(self, fn: NativeFn) -> NativeFn:
+        """``h(x, TY, *c) -> (y, TX)`` with ``TY`` of shape ``(k, *y.shape)``."""
+        raise NotImplementedError  # only called when "pullback" in backend.primitives

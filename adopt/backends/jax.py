@@ -1,0 +1,112 @@
+"""AutoJAX implementation: the only module of adopt that imports jax."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+from adopt._errors import BackendIncompatibilityError, MissingDependencyError, PrecisionError
+from adopt.backends._base import BackendImpl, NativeFn
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as e:  # pragma: no cover - exercised when jax is absent
+    raise MissingDependencyError(
+        "AutoJAX needs jax: pip install 'adopt[jax]' (or pip install jax)"
+    ) from e
+
+_X64_HINT = (
+    "enable JAX's 64-bit mode first with jax.config.update('jax_enable_x64', True) "
+    "(or the environment variable JAX_ENABLE_X64=1); adopt never flips it for you. "
+    "Or pass float32 input if float32 is what you want."
+)
+
+
+class JaxImpl(BackendImpl):
+    """JAX transforms on native functions; every prepared function is one ``jax.jit``."""
+
+    kind: ClassVar[str] = "jax"
+    native: ClassVar[frozenset[str]] = frozenset(
+        {"value_and_gradient", "gradient_and_hvp", "pushforward_same_point",
+         "pullback_same_point", "hvp_same_point"}
+    )
+
+    compiles: ClassVar[bool] = True
+
+    def check_input(self, operator: str, name: str, x: Any) -> None:
+        dtype = "float64" if isinstance(x, float) else str(getattr(x, "dtype", ""))
+        if dtype.replace("torch.", "") == "float64" and not jax.config.jax_enable_x64:
+            raise PrecisionError(
+                f"{operator} with {self.backend!r}: {name} is float64 but JAX's x64 mode is off, "
+                f"so JAX would silently compute in float32; {_X64_HINT}"
+            )
+
+    def compile(self, fn: NativeFn, static: tuple[int, ...] = ()) -> NativeFn:
+        return jax.jit(fn, static_argnums=static)
+
+    def probe(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...], operator: str) -> Any:
+        """Trace ``fn`` abstractly at ``x``: its output shape and dtype, nothing computed."""
+        try:
+            return jax.eval_shape(fn, x, *cvals)
+        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
+                jax.errors.TracerBoolConversionError) as e:
+            raise BackendIncompatibilityError(
+                f"{operator} with {self.backend!r}: JAX cannot trace f ({type(e).__name__}): f "
+                "probably calls NumPy or branches on the values of x. Write f with jax.numpy "
+                "(or the array API), or use AutoFiniteDiff(), or wrap the NumPy part in "
+                "adopt.DifferentiateWith(part, AutoFiniteDiff())"
+            ) from e
+
+    def eye(self, n: int, like: Any) -> Any:
+        return jnp.eye(n, dtype=like.dtype)
+
+    def ones(self, shape: tuple[int, ...], like: Any) -> Any:
+        return jnp.ones(shape, dtype=like.dtype)
+
+    def stack(self, arrays: tuple[Any, ...]) -> Any:
+        return jnp.stack(arrays)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return a @ b
+
+    # ---- primitives -----------------------------------------------------------------
+    def value_and_pushforward(self, fn: NativeFn, nested: bool = False) -> NativeFn:
+        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
+            y, lin = jax.linearize(lambda x_: fn(x_, *c), x)
+            return y, jax.vmap(lin)(T)
+
+        return h
+
+    def value_and_pullback(self, fn: NativeFn, nested: bool = False) -> NativeFn:
+        def h(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
+            y, vjp = jax.vjp(lambda x_: fn(x_, *c), x)
+            return y, jax.vmap(lambda t: vjp(t)[0])(TY)
+
+        return h
+
+    # ---- native fast paths ----------------------------------------------------------
+    def value_and_gradient(self, fn: NativeFn, nested: bool = False) -> NativeFn:
+        return jax.value_and_grad(fn)
+
+    def gradient_and_hvp(self, fn: NativeFn) -> NativeFn:
+        grad = jax.grad(fn)
+
+        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
+            g, lin = jax.linearize(lambda x_: grad(x_, *c), x)
+            return g, jax.vmap(lin)(T)
+
+        return h
+
+    def pushforward_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+        y, lin = jax.linearize(lambda x_: fn(x_, *cvals), x)
+        return y, jax.jit(jax.vmap(lin))
+
+    def pullback_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+        y, vjp = jax.vjp(lambda x_: fn(x_, *cvals), x)
+        apply = jax.jit(lambda v, TY: jax.vmap(lambda t: v(t)[0])(TY))
+        return y, lambda TY: apply(vjp, TY)
+
+    def hvp_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+        grad = jax.grad(fn)
+        g, lin = jax.linearize(lambda x_: grad(x_, *cvals), x)
+        return g, jax.jit(jax.vmap(lin))

@@ -1,0 +1,170 @@
+"""AutoTorch implementation: the only module of adopt that imports torch.
+
+Top-level first-order reverse mode and Hessian-vector products use eager ``torch.autograd``
+(several times faster than ``torch.func`` on CPU); forward mode and every nested transform use
+``torch.func``, which composes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+from adopt._errors import BackendIncompatibilityError, MissingDependencyError
+from adopt.backends._base import BackendImpl, NativeFn
+
+try:
+    import torch
+    from torch import func as tf
+except ImportError as e:  # pragma: no cover - exercised when torch is absent
+    raise MissingDependencyError(
+        "AutoTorch needs torch: pip install torch==2.13.0 (CPU) or pip install 'adopt[torch]'"
+    ) from e
+
+
+def _grad(y: Any, x: Any, ty: Any, *, batched: bool = False, create_graph: bool = False,
+          retain_graph: bool | None = None) -> Any:
+    """``torch.autograd.grad`` that returns zeros where ``y`` does not depend on ``x``."""
+    if not y.requires_grad:
+        shape = (ty.shape[0], *x.shape) if batched else x.shape
+        return torch.zeros(shape, dtype=x.dtype)
+    (g,) = torch.autograd.grad(y, x, ty, is_grads_batched=batched, create_graph=create_graph,
+                               retain_graph=retain_graph, allow_unused=True)
+    if g is None:
+        shape = (ty.shape[0], *x.shape) if batched else x.shape
+        return torch.zeros(shape, dtype=x.dtype)
+    return g
+
+
+class TorchImpl(BackendImpl):
+    """torch.autograd / torch.func on native functions."""
+
+    kind: ClassVar[str] = "torch"
+    native: ClassVar[frozenset[str]] = frozenset(
+        {"value_and_gradient", "gradient_and_hvp", "pullback_same_point", "hvp_same_point",
+         "pushforward_same_point"}
+    )
+
+    def check_input(self, operator: str, name: str, x: Any) -> None:
+        return None
+
+    def probe(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...], operator: str) -> Any:
+        """Evaluate ``fn`` once with autograd on to catch functions torch cannot differentiate."""
+        xg = x.detach().requires_grad_(True)
+        try:
+            y = fn(xg, *cvals)
+        except (RuntimeError, TypeError) as e:
+            if "numpy" not in str(e).lower():
+                raise
+            raise BackendIncompatibilityError(
+                f"{operator} with {self.backend!r}: torch cannot trace f, which converts a "
+                "tensor to NumPy (it probably calls NumPy functions). Write f with torch (or "
+                "the array API), or use AutoFiniteDiff(), or wrap the NumPy part in "
+                "adopt.DifferentiateWith(part, AutoFiniteDiff())"
+            ) from e
+        if not isinstance(y, torch.Tensor):
+            raise BackendIncompatibilityError(
+                f"{operator} with {self.backend!r}: f returned {type(y).__name__}, not a "
+                "torch.Tensor; write f with torch operations, or use AutoFiniteDiff()"
+            )
+        return y.detach()
+
+    def eye(self, n: int, like: Any) -> Any:
+        return torch.eye(n, dtype=like.dtype)
+
+    def ones(self, shape: tuple[int, ...], like: Any) -> Any:
+        return torch.ones(shape, dtype=like.dtype)
+
+    def stack(self, arrays: tuple[Any, ...]) -> Any:
+        return torch.stack(arrays)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return a @ b
+
+    def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
+        def fn(x: Any, *c: Any) -> Any:
+            y = x.new_zeros(y_shape, dtype=y_dtype)
+            f(y, x, *c)
+            return y
+
+        return fn
+
+    # ---- primitives -----------------------------------------------------------------
+    def value_and_pushforward(self, fn: NativeFn, nested: bool = False) -> NativeFn:
+        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
+            return tf.vmap(lambda t: tf.jvp(lambda x_: fn(x_, *c), (x,), (t,)),
+                           out_dims=(None, 0))(T)
+
+        return h
+
+    def value_and_pullback(self, fn: NativeFn, nested: bool = False) -> NativeFn:
+        if nested:
+            def h_func(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
+                y, vjp = tf.vjp(lambda x_: fn(x_, *c), x)
+                return y, tf.vmap(lambda t: vjp(t)[0])(TY)
+
+            return h_func
+
+        def h(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
+            xg = x.detach().requires_grad_(True)
+            y = fn(xg, *c)
+            if TY.shape[0] == 1:
+                return y.detach(), _grad(y, xg, TY[0])[None]
+            return y.detach(), _grad(y, xg, TY, batched=True)
+
+        return h
+
+    # ---- native fast paths ----------------------------------------------------------
+    def value_and_gradient(self, fn: NativeFn, nested: bool = False) -> NativeFn:
+        if nested:
+            grad_and_value = tf.grad_and_value(fn)
+
+            def h_func(x: Any, *c: Any) -> tuple[Any, Any]:
+                g, y = grad_and_value(x, *c)
+                return y, g
+
+            return h_func
+
+        def h(x: Any, *c: Any) -> tuple[Any, Any]:
+            xg = x.detach().requires_grad_(True)
+            y = fn(xg, *c)
+            return y.detach(), _grad(y, xg, torch.ones_like(y))
+
+        return h
+
+    def gradient_and_hvp(self, fn: NativeFn) -> NativeFn:
+        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
+            xg = x.detach().requires_grad_(True)
+            y = fn(xg, *c)
+            g = _grad(y, xg, torch.ones_like(y), create_graph=True)
+            batched = T.shape[0] > 1
+            HT = _grad(g, xg, T if batched else T[0], batched=batched)
+            return g.detach(), HT if batched else HT[None]
+
+        return h
+
+    def pushforward_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+        y, lin = tf.linearize(lambda x_: fn(x_, *cvals), x)
+        return y, tf.vmap(lin)
+
+    def pullback_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+        xg = x.detach().requires_grad_(True)
+        y = fn(xg, *cvals)
+
+        def apply(TY: Any) -> Any:
+            if TY.shape[0] == 1:
+                return _grad(y, xg, TY[0], retain_graph=True)[None]
+            return _grad(y, xg, TY, batched=True, retain_graph=True)
+
+        return y.detach(), apply
+
+    def hvp_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+        xg = x.detach().requires_grad_(True)
+        y = fn(xg, *cvals)
+        g = _grad(y, xg, torch.ones_like(y), create_graph=True)
+
+        def apply(T: Any) -> Any:
+            if T.shape[0] == 1:
+                return _grad(g, xg, T[0], retain_graph=True)[None]
+            return _grad(g, xg, T, batched=True, retain_graph=True)
+
+        return g.detach(), apply

@@ -1,0 +1,76 @@
+"""derivative, value_and_derivative (scalar x) and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt.operators import _derive as d
+from adopt.operators._common import execute, setup, store
+
+__all__ = ["prepare_derivative", "derivative", "value_and_derivative"]
+
+
+def prepare_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                       y: Any = None, strict: bool = True) -> Prep:
+    """Prepare :func:`derivative` of ``f`` at a scalar ``x`` (a Python float or a 0-d array).
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> prep = adopt.prepare_derivative(np.sin, adopt.AutoFiniteDiff(), 0.0)
+    >>> round(float(adopt.derivative(np.sin, adopt.AutoFiniteDiff(), 1.0, prep=prep)), 8)
+    0.54030231
+    """
+    s = setup("derivative", "prepare_derivative", f, backend, x, contexts, y=y, strict=strict,
+              scalar_x=True)
+    vpf = d.value_and_pushforward(s.outer, s.fn, s.shapes)
+    one = s.outer.ones((1,), s.x)
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any]:
+        yv, TY = vpf(x, one, *c)
+        return yv, TY[0]
+
+    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    only = s.compile(s.core(h, 0, lambda r: r[1]), s.x, *s.cvals)
+    return s.prep(s.runner(only), s.runner(both))
+
+
+def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool,
+         y: Any) -> Any:
+    if prep is None:
+        prep = prepare_derivative(f, backend, x, *contexts, y=y, strict=False)
+    elif prep.strict:
+        prep.check(op, f, backend, x, contexts, None, y)
+    return execute(op, prep, x, (), contexts, value, y)
+
+
+def derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+               prep: Prep | None = None, y: Any = None, out: Any = None) -> Any:
+    """The derivative ``f'(x)`` at a scalar ``x``, of ``f(x)``'s shape.
+
+    Python floats count as NumPy float64 scalars. With ``y=`` the function is in place,
+    ``f(y, x, *c)``, and ``y`` receives ``f(x)``.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> adopt.derivative(lambda t: np.array([t, t**2]), adopt.AutoFiniteDiff(), 3.0).round(6)
+    array([1., 6.])
+    """
+    return store("derivative", out, _run("derivative", f, backend, x, contexts, prep, False, y))
+
+
+def value_and_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                         prep: Prep | None = None, y: Any = None, out: Any = None) -> tuple[Any, Any]:
+    """``(f(x), f'(x))``; see :func:`derivative`.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> v, dv = adopt.value_and_derivative(np.exp, adopt.AutoFiniteDiff(method="complex"), 0.0)
+    >>> float(v), float(dv)
+    (1.0, 1.0)
+    """
+    yv, dv = _run("value_and_derivative", f, backend, x, contexts, prep, True, y)
+    return yv, store("value_and_derivative", out, dv)

@@ -1,0 +1,78 @@
+"""hessian, value_gradient_and_hessian and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt.operators._common import execute, setup, store
+from adopt.operators.hvp import hvp_function
+
+__all__ = ["prepare_hessian", "hessian", "value_gradient_and_hessian"]
+
+
+def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                    strict: bool = True) -> Prep:
+    """Prepare :func:`hessian`: one batched Hessian-vector product over the basis of ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> f = lambda x: x[0] * x[1]
+    >>> prep = adopt.prepare_hessian(f, adopt.AutoFiniteDiff(), np.ones(2))
+    >>> adopt.hessian(f, adopt.AutoFiniteDiff(), np.ones(2), prep=prep).round(4)
+    array([[0., 1.],
+           [1., 0.]])
+    """
+    s = setup("hessian", "prepare_hessian", f, backend, x, contexts, strict=strict,
+              second_order=True, scalar_y=True)
+    ghv = hvp_function(s)
+    n = s.shapes.n
+    basis = s.outer.eye(n, s.x).reshape((n, *s.shapes.x_shape))
+    fn = s.fn
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+        g, HT = ghv(x, basis, *c)
+        return fn(x, *c), g, HT.reshape(n, n)
+
+    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
+    return s.prep(s.runner(only), s.runner(both))
+
+
+def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
+    if prep is None:
+        prep = prepare_hessian(f, backend, x, *contexts, strict=False)
+    elif prep.strict:
+        prep.check(op, f, backend, x, contexts)
+    return execute(op, prep, x, (), contexts, value)
+
+
+def hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: Prep | None = None,
+            out: Any = None) -> Any:
+    """The Hessian of a scalar ``f`` at ``x`` as an ``(x.size, x.size)`` matrix.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> adopt.hessian(lambda x: (x**3).sum(), adopt.AutoFiniteDiff(), np.array([1.0, 2.0])).round(4)
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    return store("hessian", out, _run("hessian", f, backend, x, contexts, prep, False))
+
+
+def value_gradient_and_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                               prep: Prep | None = None, out: Any = None) -> tuple[Any, Any, Any]:
+    """``(f(x), gradient, hessian)``; with ``out=(g_buffer, H_buffer)`` both are written.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> v, g, H = adopt.value_gradient_and_hessian(lambda x: (x**2).sum(), adopt.AutoFiniteDiff(), np.ones(1))
+    >>> float(v), g.round(6), H.round(4)
+    (1.0, array([2.]), array([[2.]]))
+    """
+    yv, g, H = _run("value_gradient_and_hessian", f, backend, x, contexts, prep, True)
+    g, H = store("value_gradient_and_hessian", out, (g, H)) if out is not None else (g, H)
+    return yv, g, H

@@ -1,0 +1,98 @@
+"""hvp (Hessian-vector products), gradient_and_hvp and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt._second_order import SecondOrder
+from adopt.operators import _derive as d
+from adopt.operators._common import Setup, store
+from adopt.operators._tangents import prepare_batched, prepare_same_point, run_tangent_op
+
+__all__ = ["prepare_hvp", "prepare_hvp_same_point", "hvp", "gradient_and_hvp", "hvp_function"]
+
+
+def hvp_function(s: Setup) -> Any:
+    """The native ``(x, T, *c) -> (g, HT)`` for the setup's backend.
+
+    A plain backend uses its native product if it has one (forward-over-reverse on JAX, eager
+    reverse-over-reverse on PyTorch) and is otherwise its own outer and inner backend; a
+    :class:`SecondOrder` composes its two parts in their modes.
+    """
+    if not isinstance(s.backend, SecondOrder) and "gradient_and_hvp" in s.outer.native:
+        return s.outer.gradient_and_hvp(s.fn)
+    return d.gradient_and_hvp(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.modes, s.bridge)
+
+
+def prepare_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+                strict: bool = True) -> Prep:
+    """Prepare :func:`hvp` and :func:`gradient_and_hvp` for a batch of ``len(tx)`` tangents.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> f = lambda x: (x**3).sum()
+    >>> prep = adopt.prepare_hvp(f, adopt.AutoFiniteDiff(), np.ones(2), (np.ones(2),))
+    >>> adopt.hvp(f, adopt.AutoFiniteDiff(), np.array([1.0, 2.0]), (np.ones(2),), prep=prep)[0].round(4)
+    array([ 6., 12.])
+    """
+    return prepare_batched("hvp", "prepare_hvp", hvp_function, f, backend, x, tx, contexts,
+                           of="x", strict=strict, second_order=True)
+
+
+def prepare_hvp_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+                           strict: bool = True) -> Prep:
+    """Prepare :func:`hvp` at this very ``x``: the gradient is linearised (JAX) or its graph kept
+    (PyTorch) once, so a prepared call does only the second-order pass.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> f = lambda x: (x**3).sum()
+    >>> x = np.array([1.0, 2.0])
+    >>> prep = adopt.prepare_hvp_same_point(f, adopt.AutoFiniteDiff(), x, (np.ones(2),))
+    >>> adopt.hvp(f, adopt.AutoFiniteDiff(), x, (np.array([1.0, 0.0]),), prep=prep)[0].round(4)
+    array([6., 0.])
+    """
+    return prepare_same_point("hvp", "prepare_hvp_same_point", "hvp_same_point", _at, prepare_hvp,
+                              f, backend, x, tx, contexts, of="x", strict=strict,
+                              second_order=True)
+
+
+def _at(s: Setup) -> tuple[Any, Any]:
+    return s.outer.hvp_at(s.fn, s.x, s.cvals)
+
+
+def hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+        prep: Prep | None = None, out: Any = None) -> tuple:
+    """Hessian-vector products ``∇²f(x) @ t`` of a scalar ``f`` for each ``t`` in ``tx``.
+
+    ``backend`` may be a plain backend (it picks its best combination) or a
+    :class:`SecondOrder`. A tuple of ``k`` tangents is one batched call.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> adopt.hvp(lambda x: (x**3).sum(), adopt.AutoFiniteDiff(), np.array([1.0, 2.0]),
+    ...           (np.array([1.0, 1.0]),))[0].round(4)
+    array([ 6., 12.])
+    """
+    return store("hvp", out, run_tangent_op("hvp", prepare_hvp, f, backend, x, tx, contexts, prep,
+                                            False))
+
+
+def gradient_and_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+                     prep: Prep | None = None, out: Any = None) -> tuple[Any, tuple]:
+    """``(gradient, hvp)``; with ``out=(g_buffer, (hv_buffers...))`` both are written.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> g, (hv,) = adopt.gradient_and_hvp(lambda x: (x**3).sum(), adopt.AutoFiniteDiff(),
+    ...                                   np.array([1.0]), (np.array([1.0]),))
+    >>> g.round(6), hv.round(4)
+    (array([3.]), array([6.]))
+    """
+    res = run_tangent_op("gradient_and_hvp", prepare_hvp, f, backend, x, tx, contexts, prep, True)
+    return store("gradient_and_hvp", out, res)

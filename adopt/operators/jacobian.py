@@ -1,0 +1,68 @@
+"""jacobian, value_and_jacobian and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt.operators import _derive as d
+from adopt.operators._common import execute, setup, store
+
+__all__ = ["prepare_jacobian", "jacobian", "value_and_jacobian"]
+
+
+def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, y: Any = None,
+                     strict: bool = True) -> Prep:
+    """Prepare :func:`jacobian`: the mode (forward if ``f(x).size >= x.size``, unless the backend
+    says otherwise), the basis of tangents and the compiled batched product are fixed here.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> prep = adopt.prepare_jacobian(np.sin, adopt.AutoFiniteDiff(), np.zeros(2))
+    >>> adopt.jacobian(np.sin, adopt.AutoFiniteDiff(), np.zeros(2), prep=prep).round(6)
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    s = setup("jacobian", "prepare_jacobian", f, backend, x, contexts, y=y, strict=strict)
+    vj = d.value_and_jacobian(s.outer, s.fn, s.shapes)
+    both = s.compile(s.core(vj, 0, lambda r: r), s.x, *s.cvals)
+    only = s.compile(s.core(vj, 0, lambda r: r[1]), s.x, *s.cvals)
+    return s.prep(s.runner(only), s.runner(both), mode=d.jacobian_mode(s.outer, s.shapes))
+
+
+def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool,
+         y: Any) -> Any:
+    if prep is None:
+        prep = prepare_jacobian(f, backend, x, *contexts, y=y, strict=False)
+    elif prep.strict:
+        prep.check(op, f, backend, x, contexts, None, y)
+    return execute(op, prep, x, (), contexts, value, y)
+
+
+def jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: Prep | None = None,
+             y: Any = None, out: Any = None) -> Any:
+    """The Jacobian of ``f`` at ``x`` as a ``(f(x).size, x.size)`` matrix (C order flattening).
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> adopt.jacobian(lambda x: x[:1] * x[1:], adopt.AutoFiniteDiff(), np.array([2.0, 3.0])).round(6)
+    array([[3., 2.]])
+    """
+    return store("jacobian", out, _run("jacobian", f, backend, x, contexts, prep, False, y))
+
+
+def value_and_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                       prep: Prep | None = None, y: Any = None, out: Any = None) -> tuple[Any, Any]:
+    """``(f(x), jacobian)``; see :func:`jacobian`.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> v, J = adopt.value_and_jacobian(np.sin, adopt.AutoFiniteDiff(), np.zeros(1))
+    >>> v, J.round(6)
+    (array([0.]), array([[1.]]))
+    """
+    yv, J = _run("value_and_jacobian", f, backend, x, contexts, prep, True, y)
+    return yv, store("value_and_jacobian", out, J)

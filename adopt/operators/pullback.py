@@ -1,0 +1,90 @@
+"""pullback (VJP), value_and_pullback and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt.operators import _derive as d
+from adopt.operators._common import Setup, store
+from adopt.operators._tangents import prepare_batched, prepare_same_point, run_tangent_op
+
+__all__ = ["prepare_pullback", "prepare_pullback_same_point", "pullback", "value_and_pullback"]
+
+
+def prepare_pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *contexts: Any,
+                     y: Any = None, strict: bool = True) -> Prep:
+    """Prepare :func:`pullback` for a batch of ``len(ty)`` cotangents of ``f(x)``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> prep = adopt.prepare_pullback(np.sin, adopt.AutoFiniteDiff(), np.zeros(2), (np.ones(2),))
+    >>> adopt.pullback(np.sin, adopt.AutoFiniteDiff(), np.zeros(2), (np.ones(2),), prep=prep)[0].round(6)
+    array([1., 1.])
+    """
+    return prepare_batched("pullback", "prepare_pullback", _derive, f, backend, x, ty, contexts,
+                           of="y", y=y, strict=strict)
+
+
+def _derive(s: Setup) -> Any:
+    return d.value_and_pullback(s.outer, s.fn, s.shapes)
+
+
+def prepare_pullback_same_point(f: Callable[..., Any], backend: Any, x: Any, ty: tuple,
+                                *contexts: Any, y: Any = None, strict: bool = True) -> Prep:
+    """Prepare :func:`pullback` at this very ``x`` (and contexts), for new cotangents.
+
+    Records the reverse pass at ``x`` once where the backend can (``jax.vjp``, a retained torch
+    graph); a prepared call then only runs the backward pass. With ``strict=True`` each call
+    checks that ``x`` has the same values.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> x = np.array([0.0, 1.0])
+    >>> prep = adopt.prepare_pullback_same_point(np.sin, adopt.AutoFiniteDiff(), x, (np.ones(2),))
+    >>> adopt.pullback(np.sin, adopt.AutoFiniteDiff(), x, (np.array([2.0, 0.0]),), prep=prep)[0].round(6)
+    array([2., 0.])
+    """
+    return prepare_same_point("pullback", "prepare_pullback_same_point", "pullback_same_point",
+                              _at, prepare_pullback, f, backend, x, ty, contexts, of="y", y=y,
+                              strict=strict)
+
+
+def _at(s: Setup) -> tuple[Any, Any]:
+    return s.outer.pullback_at(s.fn, s.x, s.cvals)
+
+
+def pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *contexts: Any,
+             prep: Prep | None = None, y: Any = None, out: Any = None) -> tuple:
+    """Vector-Jacobian products ``tᵀ J(x)`` for each cotangent ``t`` in the tuple ``ty``.
+
+    A tuple of ``k`` cotangents is one batched call. With ``y=`` the function is in place,
+    ``f(y, x, *c)``, and ``y`` receives ``f(x)``. ``out`` is a tuple of buffers.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> adopt.pullback(lambda x: x[:1] * x[1:], adopt.AutoFiniteDiff(), np.array([2.0, 3.0]),
+    ...                (np.ones(1),))[0].round(6)
+    array([3., 2.])
+    """
+    res = run_tangent_op("pullback", prepare_pullback, f, backend, x, ty, contexts, prep, False, y)
+    return store("pullback", out, res)
+
+
+def value_and_pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *contexts: Any,
+                       prep: Prep | None = None, y: Any = None, out: Any = None) -> tuple:
+    """``(f(x), pullback)``; see :func:`pullback`.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> yv, (tx,) = adopt.value_and_pullback(np.sin, adopt.AutoFiniteDiff(), np.zeros(1), (np.ones(1),))
+    >>> yv, tx.round(6)
+    (array([0.]), array([1.]))
+    """
+    yv, res = run_tangent_op("value_and_pullback", prepare_pullback, f, backend, x, ty, contexts,
+                             prep, True, y)
+    return yv, store("value_and_pullback", out, res)

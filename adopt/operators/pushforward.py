@@ -1,0 +1,93 @@
+"""pushforward (JVP), value_and_pushforward and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt.operators import _derive as d
+from adopt.operators._common import Setup, store
+from adopt.operators._tangents import prepare_batched, prepare_same_point, run_tangent_op
+
+__all__ = ["prepare_pushforward", "prepare_pushforward_same_point", "pushforward",
+           "value_and_pushforward"]
+
+
+def prepare_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+                        y: Any = None, strict: bool = True) -> Prep:
+    """Prepare :func:`pushforward` for a batch of ``len(tx)`` tangents of ``x``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> prep = adopt.prepare_pushforward(np.sin, adopt.AutoFiniteDiff(), np.zeros(2), (np.ones(2),))
+    >>> adopt.pushforward(np.sin, adopt.AutoFiniteDiff(), np.zeros(2), (np.ones(2),), prep=prep)[0].round(6)
+    array([1., 1.])
+    """
+    return prepare_batched("pushforward", "prepare_pushforward", _derive, f, backend, x, tx,
+                           contexts, of="x", y=y, strict=strict)
+
+
+def _derive(s: Setup) -> Any:
+    return d.value_and_pushforward(s.outer, s.fn, s.shapes)
+
+
+def prepare_pushforward_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tuple,
+                                   *contexts: Any, y: Any = None, strict: bool = True) -> Prep:
+    """Prepare :func:`pushforward` at this very ``x`` (and contexts), for new tangents.
+
+    Linearises ``f`` at ``x`` once where the backend can (``jax.linearize``,
+    ``torch.func.linearize``); a prepared call then only applies the linear map. With
+    ``strict=True`` each call checks that ``x`` has the same values.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> x = np.array([0.0, 1.0])
+    >>> prep = adopt.prepare_pushforward_same_point(np.sin, adopt.AutoFiniteDiff(), x, (np.ones(2),))
+    >>> adopt.pushforward(np.sin, adopt.AutoFiniteDiff(), x, (np.array([2.0, 0.0]),), prep=prep)[0].round(6)
+    array([2., 0.])
+    """
+    return prepare_same_point("pushforward", "prepare_pushforward_same_point",
+                              "pushforward_same_point", _at, prepare_pushforward, f, backend, x,
+                              tx, contexts, of="x", y=y, strict=strict)
+
+
+def _at(s: Setup) -> tuple[Any, Any]:
+    return s.outer.pushforward_at(s.fn, s.x, s.cvals)
+
+
+def pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+                prep: Prep | None = None, y: Any = None, out: Any = None) -> tuple:
+    """Jacobian-vector products ``J(x) @ t`` for each tangent ``t`` in the tuple ``tx``.
+
+    A tuple of ``k`` tangents is one batched call (``vmap`` on JAX and PyTorch, one vectorised
+    perturbation on finite differences). With ``y=`` the function is in place, ``f(y, x, *c)``,
+    and ``y`` receives ``f(x)``. ``out`` is a tuple of buffers.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> adopt.pushforward(lambda x: x**2, adopt.AutoFiniteDiff(), np.array([1.0, 2.0]),
+    ...                   (np.array([1.0, 0.0]), np.array([0.0, 1.0])))[1].round(6)
+    array([0., 4.])
+    """
+    res = run_tangent_op("pushforward", prepare_pushforward, f, backend, x, tx, contexts, prep,
+                         False, y)
+    return store("pushforward", out, res)
+
+
+def value_and_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
+                          prep: Prep | None = None, y: Any = None, out: Any = None) -> tuple:
+    """``(f(x), pushforward)``; see :func:`pushforward`.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> y, (ty,) = adopt.value_and_pushforward(np.sin, adopt.AutoFiniteDiff(), np.zeros(1), (np.ones(1),))
+    >>> y, ty.round(6)
+    (array([0.]), array([1.]))
+    """
+    yv, res = run_tangent_op("value_and_pushforward", prepare_pushforward, f, backend, x, tx,
+                             contexts, prep, True, y)
+    return yv, store("value_and_pushforward", out, res)

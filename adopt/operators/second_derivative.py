@@ -1,0 +1,73 @@
+"""second_derivative, value_derivative_and_second_derivative and their preparation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adopt._prep import Prep
+from adopt.operators import _derive as d
+from adopt.operators._common import execute, setup, store
+
+__all__ = ["prepare_second_derivative", "second_derivative", "value_derivative_and_second_derivative"]
+
+
+def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                              strict: bool = True) -> Prep:
+    """Prepare :func:`second_derivative` at a scalar ``x``: the outer pushforward of the inner one.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> prep = adopt.prepare_second_derivative(np.sin, adopt.AutoFiniteDiff(), 0.0)
+    >>> round(float(adopt.second_derivative(np.sin, adopt.AutoFiniteDiff(), np.pi / 2, prep=prep)), 4)
+    -1.0
+    """
+    s = setup("second_derivative", "prepare_second_derivative", f, backend, x, contexts,
+              strict=strict, second_order=True, scalar_x=True)
+    dd = d.derivative_and_second(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.bridge)
+    fn = s.fn
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+        return (fn(x, *c), *dd(x, *c))
+
+    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
+    return s.prep(s.runner(only), s.runner(both))
+
+
+def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
+    if prep is None:
+        prep = prepare_second_derivative(f, backend, x, *contexts, strict=False)
+    elif prep.strict:
+        prep.check(op, f, backend, x, contexts)
+    return execute(op, prep, x, (), contexts, value)
+
+
+def second_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
+                      prep: Prep | None = None, out: Any = None) -> Any:
+    """The second derivative ``f''(x)`` at a scalar ``x``, of ``f(x)``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> round(float(adopt.second_derivative(lambda t: t**3, adopt.AutoFiniteDiff(), 2.0)), 4)
+    12.0
+    """
+    return store("second_derivative", out, _run("second_derivative", f, backend, x, contexts, prep, False))
+
+
+def value_derivative_and_second_derivative(f: Callable[..., Any], backend: Any, x: Any,
+                                           *contexts: Any, prep: Prep | None = None,
+                                           out: Any = None) -> tuple[Any, Any, Any]:
+    """``(f(x), f'(x), f''(x))``; with ``out=(d_buffer, dd_buffer)`` both derivatives are written.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> v, dv, ddv = adopt.value_derivative_and_second_derivative(lambda t: t**3, adopt.AutoFiniteDiff(), 2.0)
+    >>> float(v), round(float(dv), 6), round(float(ddv), 4)
+    (8.0, 12.0, 12.0)
+    """
+    yv, dv, ddv = _run("value_derivative_and_second_derivative", f, backend, x, contexts, prep, True)
+    dv, ddv = store("value_derivative_and_second_derivative", out, (dv, ddv)) if out is not None else (dv, ddv)
+    return yv, dv, ddv
