@@ -18,6 +18,7 @@ from adopt._errors import (
     PrecisionError,
     PreparationMismatchError,
 )
+from adopt._differentiate_with import DifferentiateWith
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend, AutoFiniteDiff, AutoJAX, AutoTorch, check_available
@@ -48,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbstractBackend", "AutoFiniteDiff", "AutoJAX", "AutoTorch", "SecondOrder", "check_available",
-    "Constant", "Cache", "Prep",
+    "Constant", "Cache", "Prep", "DifferentiateWith",
     "AdoptError", "BackendIncompatibilityError", "MissingDependencyError", "PrecisionError",
     "PreparationMismatchError",
     "pushforward", "value_and_pushforward", "prepare_pushforward", "prepare_pushforward_same_point",

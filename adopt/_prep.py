@@ -92,7 +92,20 @@ class Prep:
 
     def check(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
               tangents: tuple[Any, ...] | None = None, y: Any = None) -> None:
-        """Raise PreparationMismatchError if this call does not match the preparation."""
+        """Raise PreparationMismatchError if this call does not match the preparation.
+
+        The common case (everything matches) costs a few identity comparisons; messages are
+        only formatted on a mismatch.
+        """
+        sig = self.x
+        if (f is self.f and backend is self.backend and type(x) is sig.type
+                and (sig.shape is None or (x.shape == sig.shape and x.dtype is sig.dtype))
+                and not contexts and tangents is None and self.y is None):
+            return
+        self._check_slow(op, f, backend, x, contexts, tangents, y)
+
+    def _check_slow(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
+                    tangents: tuple[Any, ...] | None, y: Any) -> None:
         where = f"{op} with {backend!r}"
         if f is not self.f:
             self._fail(where, f"f ({_fname(f)}) is not the function the prep was made for "
@@ -154,7 +167,7 @@ def _check_array(prep: Prep, where: str, name: str, a: Any, sig: ArraySig) -> No
     if a.shape != sig.shape:
         prep._fail(where, f"{name} has shape {tuple(a.shape)} but the prep was made for shape "
                           f"{sig.shape}", fix)
-    if a.dtype != sig.dtype:
+    if a.dtype is not sig.dtype and a.dtype != sig.dtype:
         prep._fail(where, f"{name} has dtype {a.dtype} but the prep was made for {sig.dtype}", fix)
 
 

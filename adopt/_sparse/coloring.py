@@ -1186,12 +1186,12 @@ class SubstitutionDecompression:
     Examples
     --------
     >>> import numpy as np
-    >>> H = np.array([[2., 1., 0.], [1., 3., 5.], [0., 5., 4.]])
+    >>> H = np.diag([1., 2., 3., 4.]) + np.diag([5., 6., 7.], 1) + np.diag([5., 6., 7.], -1)
     >>> d = acyclic_decompression(H != 0, acyclic_coloring(H != 0))
     >>> d.ncolors, len(d.levels)
     (2, 2)
     >>> d.decompress(H @ d.seed_matrix())
-    array([2., 1., 1., 3., 5., 5., 4.])
+    array([1., 5., 5., 2., 6., 6., 3., 7., 7., 4.])
     """
 
     shape: tuple[int, int]
