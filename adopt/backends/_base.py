@@ -80,12 +80,28 @@ class BackendImpl(ABC):
         """Ones of ``shape`` in ``like``'s dtype."""
 
     @abstractmethod
+    def zeros(self, shape: tuple[int, ...], like: Any) -> Any:
+        """Zeros of ``shape`` in ``like``'s dtype."""
+
+    @abstractmethod
     def stack(self, arrays: tuple[Any, ...]) -> Any:
         """Stack arrays along a new leading axis."""
 
     @abstractmethod
     def matmul(self, a: Any, b: Any) -> Any:
         """Matrix product."""
+
+    @abstractmethod
+    def index(self, a: Any) -> Any:
+        """A NumPy integer index array as a native one (a constant for compiled functions)."""
+
+    @abstractmethod
+    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
+        """``out[s] = sum of values[k] with segments[k] == s``, ``out`` of length ``size``."""
+
+    @abstractmethod
+    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
+        """``buf`` with ``buf[idx] = values`` (functionally where arrays are immutable)."""
 
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         """Turn an in-place ``f(y, x, *c)`` into an out-of-place native function."""

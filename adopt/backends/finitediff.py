@@ -33,11 +33,24 @@ class FiniteDiffImpl(BackendImpl):
     def ones(self, shape: tuple[int, ...], like: Any) -> Any:
         return np.ones(shape, dtype=like.dtype)
 
+    def zeros(self, shape: tuple[int, ...], like: Any) -> Any:
+        return np.zeros(shape, dtype=like.dtype)
+
     def stack(self, arrays: tuple[Any, ...]) -> Any:
         return np.stack(arrays)
 
     def matmul(self, a: Any, b: Any) -> Any:
         return a @ b
+
+    def index(self, a: Any) -> Any:
+        return a
+
+    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
+        return np.bincount(segments, weights=values, minlength=size).astype(values.dtype, copy=False)
+
+    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
+        buf[idx] = values
+        return buf
 
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         def fn(x: Any, *c: Any) -> Any:

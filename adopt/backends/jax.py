@@ -63,11 +63,23 @@ class JaxImpl(BackendImpl):
     def ones(self, shape: tuple[int, ...], like: Any) -> Any:
         return jnp.ones(shape, dtype=like.dtype)
 
+    def zeros(self, shape: tuple[int, ...], like: Any) -> Any:
+        return jnp.zeros(shape, dtype=like.dtype)
+
     def stack(self, arrays: tuple[Any, ...]) -> Any:
         return jnp.stack(arrays)
 
     def matmul(self, a: Any, b: Any) -> Any:
         return a @ b
+
+    def index(self, a: Any) -> Any:
+        return a  # NumPy index arrays are compile-time constants under jax.jit
+
+    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
+        return jnp.zeros(size, dtype=values.dtype).at[segments].add(values)
+
+    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
+        return buf.at[idx].set(values)
 
     # ---- primitives -----------------------------------------------------------------
     def value_and_pushforward(self, fn: NativeFn, nested: bool = False) -> NativeFn:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
+import numpy as np
+
 from adopt._errors import BackendIncompatibilityError, MissingDependencyError
 from adopt.backends._base import BackendImpl, NativeFn
 
@@ -74,11 +76,23 @@ class TorchImpl(BackendImpl):
     def ones(self, shape: tuple[int, ...], like: Any) -> Any:
         return torch.ones(shape, dtype=like.dtype)
 
+    def zeros(self, shape: tuple[int, ...], like: Any) -> Any:
+        return torch.zeros(shape, dtype=like.dtype)
+
     def stack(self, arrays: tuple[Any, ...]) -> Any:
         return torch.stack(arrays)
 
     def matmul(self, a: Any, b: Any) -> Any:
         return a @ b
+
+    def index(self, a: Any) -> Any:
+        return torch.from_numpy(np.array(a, dtype=np.int64))
+
+    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
+        return values.new_zeros(size).index_add_(0, segments, values)
+
+    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
+        return buf.index_copy(0, idx, values)
 
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         def fn(x: Any, *c: Any) -> Any:

@@ -58,7 +58,8 @@ class Setup:
     where: str
     operator: str
     f: Callable[..., Any]
-    backend: Any
+    backend: Any                # as the user passed it (the prep is checked against it)
+    dense: Any                  # the backend that computes: AutoSparse unwrapped
     outer: BackendImpl          # computes the operator (the only impl for first-order operators)
     inner: BackendImpl          # == outer for first-order operators
     modes: tuple[str, str] | None
@@ -138,6 +139,17 @@ class Setup:
         )
 
 
+def dense_backend(backend: Any, second_order: bool) -> Any:
+    """The backend that computes dense operators: AutoSparse and MixedMode are unwrapped."""
+    from adopt._sparse.backend import AutoSparse, MixedMode
+
+    if isinstance(backend, AutoSparse):
+        return backend.second_order() if second_order else backend.first_order()
+    if isinstance(backend, MixedMode):
+        return backend.reverse
+    return backend
+
+
 def _impls(where: str, backend: Any, second_order: bool) -> tuple[BackendImpl, BackendImpl, tuple[str, str] | None]:
     if isinstance(backend, SecondOrder):
         if not second_order:
@@ -209,12 +221,8 @@ def _context_slots(contexts: tuple[Any, ...]) -> list[tuple[str, Any]]:
 
 def _zeros(impl: BackendImpl, shape: tuple[int, ...], x: Any) -> Any:
     if impl.kind == "torch":
-        return x.new_zeros(shape)
-    if impl.kind == "jax":
-        import jax.numpy as jnp
-
-        return jnp.zeros(shape, dtype=x.dtype)
-    return np.zeros(shape, dtype=x.dtype)
+        return x.new_zeros(shape)  # batched under torch.func.vmap, so f may write into it
+    return impl.zeros(shape, x)
 
 
 def _inplace(impl: BackendImpl, f: Callable[..., Any], y_user: Any, to_user: Callable) -> Callable:
@@ -251,7 +259,8 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
         _fail(where, f"x must be a scalar (a Python float or a 0-d array); got shape "
                      f"{tuple(x.shape)}: use pushforward with a tangent, or jacobian")
     _check_contexts(where, contexts)
-    outer, inner, modes = _impls(where, backend, second_order)
+    dense = dense_backend(backend, second_order)
+    outer, inner, modes = _impls(where, dense, second_order)
     for impl in {id(outer): outer, id(inner): inner}.values():
         _check_precision(where, impl, x, contexts)
     if y is not None:
@@ -270,7 +279,7 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
     shapes = Shapes(tuple(x_nat.shape), tuple(y_nat.shape), x_nat)
     x_in = converter(user_kind, inner.kind)(x)
     shapes_inner = Shapes(shapes.x_shape, shapes.y_shape, x_in) if inner is not outer else shapes
-    return Setup(where, operator, f, backend, outer, inner, modes, fn, fn_inner, x_nat, cvals,
+    return Setup(where, operator, f, backend, dense, outer, inner, modes, fn, fn_inner, x_nat, cvals,
                  y_nat, shapes, shapes_inner, to_native, from_native, ctx_to_native, x, contexts,
                  y, strict)
 
@@ -321,6 +330,8 @@ def store(op: str, out: Any, result: Any) -> Any:
         if not isinstance(result, tuple) or len(out) != len(result):
             raise ValueError(f"{op}: out must be a tuple of {len(result)} buffers; got {len(out)}")
         return tuple(store(op, o, r) for o, r in zip(out, result))
+    if _is_sparse(out):
+        return _store_sparse(op, out, result)
     kind = array_kind(out)
     if kind == "numpy":
         np.copyto(out, np.asarray(result) if array_kind(result) != "torch" else result.detach().numpy())
@@ -332,3 +343,29 @@ def store(op: str, out: Any, result: Any) -> Any:
         raise TypeError(f"{op}: out= cannot write into a jax.Array, which is immutable; use the "
                         "returned value instead")
     raise TypeError(f"{op}: out must be a NumPy array or a torch tensor; got {type(out).__name__}")
+
+
+def _is_sparse(a: Any) -> bool:
+    import scipy.sparse as sp
+
+    if sp.issparse(a):
+        return True
+    return array_kind(a) == "torch" and str(a.layout) != "torch.strided"
+
+
+def _store_sparse(op: str, out: Any, result: Any) -> Any:
+    """Write a sparse result into a sparse buffer of the same structure (values only)."""
+    import scipy.sparse as sp
+
+    if sp.issparse(out):
+        if not sp.issparse(result) or out.shape != result.shape or out.nnz != result.nnz \
+                or out.format != result.format:
+            raise ValueError(f"{op}: out must be a {result.format} matrix of shape {result.shape} "
+                             f"with {result.nnz} stored entries, as returned by the first call")
+        np.copyto(out.data, result.data)
+        return out
+    if out.layout != result.layout or out.shape != result.shape:
+        raise ValueError(f"{op}: out must be a {result.layout} tensor of shape "
+                         f"{tuple(result.shape)}, as returned by the first call")
+    out.values().copy_(result.values())
+    return out

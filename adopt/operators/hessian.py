@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from adopt._prep import Prep
+from adopt._sparse.backend import AutoSparse
 from adopt.operators._common import execute, setup, store
 from adopt.operators.hvp import hvp_function
 
@@ -15,6 +16,9 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
                     strict: bool = True) -> Prep:
     """Prepare :func:`hessian`: one batched Hessian-vector product over the basis of ``x``.
 
+    With an :class:`AutoSparse` backend: one batched product per color of a star (or acyclic)
+    coloring of the detected Hessian pattern, and a sparse result.
+
     Examples
     --------
     >>> import numpy as np, adopt
@@ -24,6 +28,10 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     array([[0., 1.],
            [1., 0.]])
     """
+    if isinstance(backend, AutoSparse):
+        from adopt.operators._sparse_ops import prepare_sparse_hessian
+
+        return prepare_sparse_hessian(f, backend, x, contexts, strict)
     s = setup("hessian", "prepare_hessian", f, backend, x, contexts, strict=strict,
               second_order=True, scalar_y=True)
     ghv = hvp_function(s)

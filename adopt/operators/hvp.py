@@ -20,7 +20,7 @@ def hvp_function(s: Setup) -> Any:
     reverse-over-reverse on PyTorch) and is otherwise its own outer and inner backend; a
     :class:`SecondOrder` composes its two parts in their modes.
     """
-    if not isinstance(s.backend, SecondOrder) and "gradient_and_hvp" in s.outer.native:
+    if not isinstance(s.dense, SecondOrder) and "gradient_and_hvp" in s.outer.native:
         return s.outer.gradient_and_hvp(s.fn)
     return d.gradient_and_hvp(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.modes, s.bridge)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from adopt._prep import Prep
+from adopt._sparse.backend import AutoSparse
 from adopt.operators import _derive as d
 from adopt.operators._common import execute, setup, store
 
@@ -16,6 +17,9 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     """Prepare :func:`jacobian`: the mode (forward if ``f(x).size >= x.size``, unless the backend
     says otherwise), the basis of tangents and the compiled batched product are fixed here.
 
+    With an :class:`AutoSparse` backend, preparation also detects the sparsity pattern, colors
+    it and precomputes the decompression; the Jacobian is then returned in a sparse format.
+
     Examples
     --------
     >>> import numpy as np, adopt
@@ -24,6 +28,10 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     array([[1., 0.],
            [0., 1.]])
     """
+    if isinstance(backend, AutoSparse):
+        from adopt.operators._sparse_ops import prepare_sparse_jacobian
+
+        return prepare_sparse_jacobian(f, backend, x, contexts, y, strict)
     s = setup("jacobian", "prepare_jacobian", f, backend, x, contexts, y=y, strict=strict)
     vj = d.value_and_jacobian(s.outer, s.fn, s.shapes)
     both = s.compile(s.core(vj, 0, lambda r: r), s.x, *s.cvals)

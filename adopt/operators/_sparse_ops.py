@@ -1,0 +1,392 @@
+"""Sparse Jacobians and Hessians: detection, coloring and decompression at preparation.
+
+A prepared sparse call runs one compiled function: the batched products of the color groups'
+seed tangents, then a gather by a precomputed index map (and, for acyclic Hessian colorings, a
+short fixed schedule of vectorised substitution levels). Only the conversion of the nonzeros into
+the requested format happens outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from adopt._arrays import array_kind, converter
+from adopt._errors import PreparationMismatchError
+from adopt._prep import Prep
+from adopt._sparse import coloring as col
+from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
+from adopt.operators import _derive as d
+from adopt.operators._common import Setup, setup
+from adopt.operators.hvp import hvp_function
+
+__all__ = ["prepare_sparse_jacobian", "prepare_sparse_hessian", "SparseInfo"]
+
+
+@dataclass(frozen=True, eq=False)
+class SparseInfo:
+    """The sparse facts of a prep: pattern, colors and the structure of the output."""
+
+    pattern: sp.csr_array
+    mode: str                          # "forward", "reverse", "mixed", "star" or "acyclic"
+    column_colors: np.ndarray | None
+    row_colors: np.ndarray | None
+    ncolors: int
+    rows: np.ndarray                   # the structure of the output, in its stable order
+    cols: np.ndarray
+
+
+def _detector(backend: AutoSparse) -> Any:
+    if backend.sparsity_detector is not None:
+        return backend.sparsity_detector
+    from adopt._sparse.detectors import TracerSparsityDetector
+
+    return TracerSparsityDetector()
+
+
+def _framework(s: Setup) -> str:
+    dense = s.dense
+    kind = array_kind(s.x_user)
+    if s.outer.backend.black_box:
+        return "numpy" if kind == "scalar" else kind
+    return dense.framework
+
+
+def _oop(f: Callable[..., Any], y: Any) -> Callable[..., Any]:
+    """An in-place ``f(y, x, *c)`` as an out-of-place function for sparsity detection."""
+    shape = tuple(y.shape)
+
+    def g(x: Any, *c: Any) -> Any:
+        buf = x.new_zeros(shape) if array_kind(x) == "torch" else np.zeros_like(x, shape=shape)
+        f(buf, x, *c)
+        return buf
+
+    return g
+
+
+def _pattern(s: Setup, backend: AutoSparse, hessian: bool) -> sp.csr_array:
+    det = _detector(backend)
+    f = s.f if s.y_user is None else _oop(s.f, s.y_user)
+    fw = _framework(s)
+    if hessian:
+        P = det.hessian_sparsity(f, s.x_user, *s.contexts, framework=fw)
+        expected = (s.shapes.n, s.shapes.n)
+    else:
+        P = det.jacobian_sparsity(f, s.x_user, *s.contexts, framework=fw)
+        expected = (s.shapes.m, s.shapes.n)
+    P = sp.csr_array(P, dtype=bool)
+    if P.shape != expected:
+        raise ValueError(f"{s.where} with {backend!r}: the sparsity detector returned a pattern of "
+                         f"shape {P.shape} but the {'Hessian' if hessian else 'Jacobian'} is "
+                         f"{expected}; pass a pattern of shape {expected}")
+    P.sum_duplicates()
+    P.sort_indices()
+    return P
+
+
+def _seeds(s: Setup, colors: np.ndarray, ncolors: int, shape: tuple[int, ...]) -> Any:
+    S = np.zeros((ncolors, colors.size), dtype=np.float64)
+    used = colors >= 0  # a negative color: a group whose products are never read
+    S[colors[used], np.flatnonzero(used)] = 1.0
+    native = converter("numpy", s.outer.kind)(S.astype(_np_dtype(s.x_user)))
+    return native.reshape((ncolors, *shape))
+
+
+def _np_dtype(x: Any) -> Any:
+    if array_kind(x) == "torch":
+        return np.dtype(str(x.dtype).replace("torch.", ""))
+    return np.asarray(x).dtype
+
+
+def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, np.ndarray]]:
+    """Integer-valued constants (index arrays) determine the pattern: they are checked per call."""
+    out = []
+    for i, c in enumerate(contexts):
+        v = getattr(c, "value", None)
+        kind = array_kind(v)
+        if kind in ("numpy", "jax", "torch") and "int" in str(v.dtype) or kind == "numpy" and v.dtype == bool:
+            out.append((i, np.array(v.detach().cpu() if kind == "torch" else v)))
+    return out
+
+
+def _guard(run: Callable, s: Setup) -> Callable:
+    structural = _structural_contexts(s.contexts) if s.strict else []
+    if not structural:
+        return run
+
+    def guarded(x: Any, T: tuple, cs: tuple) -> Any:
+        for i, ref in structural:
+            v = cs[i].value
+            if not np.array_equal(np.asarray(v.detach().cpu() if array_kind(v) == "torch" else v), ref):
+                raise PreparationMismatchError(
+                    f"{s.operator} with {s.backend!r}: context {i} holds integer values that shape "
+                    "the sparsity pattern, and they changed since preparation; prepare again"
+                )
+        return run(x, T, cs)
+
+    return guarded
+
+
+# ---- output formats ---------------------------------------------------------------------
+def _formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    kind = array_kind(s.x_user)
+    fmt = backend.format or {"jax": "bcoo", "torch": "torch_coo"}.get(kind, "csr")
+    rows, cols = info.rows, info.cols
+    if fmt == "values":
+        return lambda v: v
+    if fmt == "dense":
+        return lambda v: _dense(v, rows, cols, shape)
+    if fmt in ("csr", "csc", "coo"):
+        return _scipy_formatter(fmt, rows, cols, shape)
+    if fmt == "bcoo":
+        from jax.experimental import sparse as jsparse
+        import jax.numpy as jnp
+
+        idx = jnp.asarray(np.stack([rows, cols], axis=1))
+        return lambda v: jsparse.BCOO((jnp.asarray(v), idx), shape=shape, indices_sorted=True,
+                                      unique_indices=True)
+    import torch
+
+    if fmt == "torch_coo":
+        idx_t = torch.as_tensor(np.stack([rows, cols]))
+        return lambda v: torch.sparse_coo_tensor(idx_t, torch.as_tensor(v), shape, is_coalesced=True,
+                                                 check_invariants=False)
+    crow = torch.as_tensor(np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))]))
+    col_t = torch.as_tensor(cols)
+    return lambda v: torch.sparse_csr_tensor(crow, col_t, torch.as_tensor(v), shape,
+                                             check_invariants=False)
+
+
+def _as_numpy(v: Any) -> np.ndarray:
+    return v.detach().cpu().numpy() if array_kind(v) == "torch" else np.asarray(v)
+
+
+def _scipy_formatter(fmt: str, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Callable:
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+    if fmt == "csr":
+        return lambda v: sp.csr_array((_as_numpy(v), cols, indptr), shape=shape)
+    if fmt == "coo":
+        return lambda v: sp.coo_array((_as_numpy(v), (rows, cols)), shape=shape)
+    perm = np.lexsort((rows, cols))
+    cptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=shape[1]))])
+    rows_c = rows[perm]
+    return lambda v: sp.csc_array((_as_numpy(v)[perm], rows_c, cptr), shape=shape)
+
+
+def _dense(v: Any, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Any:
+    kind = array_kind(v)
+    if kind == "jax":
+        import jax.numpy as jnp
+
+        return jnp.zeros(shape, dtype=v.dtype).at[rows, cols].set(v)
+    if kind == "torch":
+        out = v.new_zeros(shape)
+        out[rows, cols] = v
+        return out
+    out = np.zeros(shape, dtype=v.dtype)
+    out[rows, cols] = v
+    return out
+
+
+# ---- Jacobians --------------------------------------------------------------------------
+def _jacobian_mode(backend: AutoSparse, P: sp.csr_array, coloring: GreedyColoring) -> tuple[str, np.ndarray]:
+    dense = backend.dense
+    order, seed = coloring.order, coloring.seed
+    has_fwd, has_rev = "pushforward" in dense.primitives, "pullback" in dense.primitives
+    if dense.mode == "forward" or not has_rev:
+        return "forward", col.column_coloring(P, order, seed=seed)
+    if dense.mode == "reverse" or not has_fwd:
+        return "reverse", col.row_coloring(P, order, seed=seed)
+    cc, rc = col.column_coloring(P, order, seed=seed), col.row_coloring(P, order, seed=seed)
+    return ("forward", cc) if _count(cc) <= _count(rc) else ("reverse", rc)
+
+
+def _count(colors: np.ndarray) -> int:
+    return int(colors.max()) + 1 if colors.size else 0
+
+
+def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
+                            contexts: tuple[Any, ...], y: Any, strict: bool) -> Prep:
+    """The sparse branch of :func:`adopt.prepare_jacobian`."""
+    s = setup("jacobian", "prepare_jacobian", f, backend, x, contexts, y=y, strict=strict)
+    P = _pattern(s, backend, hessian=False)
+    coloring = backend.coloring or GreedyColoring()
+    if isinstance(backend.dense, MixedMode):
+        h, info = _mixed(s, backend.dense, P, coloring)
+    else:
+        mode, colors = _jacobian_mode(backend, P, coloring)
+        h, info = (_forward if mode == "forward" else _reverse)(s, P, colors)
+    shape = (s.shapes.m, s.shapes.n)
+    return _finish(s, backend, h, info, shape)
+
+
+def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: tuple[int, int],
+            heads: int = 1) -> Prep:
+    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    only = s.compile(s.core(h, 0, lambda r: r[-1]), s.x, *s.cvals)
+    fmt = _formatter(s, backend, info, shape)
+    run_only, run_both = s.runner(only), s.runner(both)
+
+    def run(x: Any, T: tuple, cs: tuple) -> Any:
+        return fmt(run_only(x, T, cs))
+
+    def run_value(x: Any, T: tuple, cs: tuple) -> Any:
+        r = run_both(x, T, cs)
+        return (*r[:-1], fmt(r[-1]))
+
+    return s.prep(_guard(run, s), _guard(run_value, s), sparse=info)
+
+
+def _forward(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, SparseInfo]:
+    k = _count(colors)
+    rows, cols = P.nonzero()
+    idx = s.outer.index(colors[cols] * s.shapes.m + rows)
+    seeds = _seeds(s, colors, k, s.shapes.x_shape)
+    vpf = d.value_and_pushforward(s.outer, s.fn, s.shapes)
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any]:
+        yv, TY = vpf(x, seeds, *c)
+        return yv, TY.reshape(-1)[idx]
+
+    return h, SparseInfo(P, "forward", colors, None, k, rows, cols)
+
+
+def _reverse(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, SparseInfo]:
+    k = _count(colors)
+    rows, cols = P.nonzero()
+    idx = s.outer.index(colors[rows] * s.shapes.n + cols)
+    seeds = _seeds(s, colors, k, s.shapes.y_shape)
+    vpb = d.value_and_pullback(s.outer, s.fn, s.shapes)
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any]:
+        yv, TX = vpb(x, seeds, *c)
+        return yv, TX.reshape(-1)[idx]
+
+    return h, SparseInfo(P, "reverse", None, colors, k, rows, cols)
+
+
+def _mixed(s: Setup, mm: MixedMode, P: sp.csr_array, coloring: GreedyColoring) -> tuple[Callable, SparseInfo]:
+    rc, cc = col.bicoloring(P, coloring.order, seed=coloring.seed)
+    dec = col.bicoloring_decompression(P, rc, cc)
+    m, n = s.shapes.m, s.shapes.n
+    fwd_used, rev_used = np.asarray(dec.forward_colors), np.asarray(dec.reverse_colors)
+    fpos = np.full(dec.ncol_colors, -1)
+    fpos[fwd_used] = np.arange(fwd_used.size)
+    rpos = np.full(dec.nrow_colors, -1)
+    rpos[rev_used] = np.arange(rev_used.size)
+    ci, rev = dec.compressed_index, dec.from_reverse
+    nc = m * dec.ncol_colors
+    # Bc (m, ncol) entry r*ncol + c  ->  our forward products (kf, m): fpos[c]*m + r
+    r_f, c_f = ci // dec.ncol_colors, ci % dec.ncol_colors
+    # Br (nrow, n) entry r*n + j  ->  our reverse products (kr, n), after the forward ones
+    cr = ci - nc
+    r_r, j_r = cr // n, cr % n
+    kf = fwd_used.size
+    idx = np.where(rev, kf * m + rpos[np.where(rev, r_r, 0)] * n + np.where(rev, j_r, 0),
+                   fpos[np.where(rev, 0, c_f)] * m + np.where(rev, 0, r_f))
+    idx = s.outer.index(idx)
+    seeds_f = _seeds(s, _select_colors(cc, fwd_used), kf, s.shapes.x_shape) if kf else None
+    seeds_r = _seeds(s, _select_colors(rc, rev_used), rev_used.size, s.shapes.y_shape) if rev_used.size else None
+    fi, ri = mm.forward.impl(), mm.reverse.impl()
+    vpf = d.value_and_pushforward(fi, s.fn, s.shapes)
+    vpb = d.value_and_pullback(ri, s.fn, s.shapes)
+    cat = _concat(s.outer)
+
+    fn = s.fn
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any]:
+        yv, parts = fn(x, *c), [s.outer.zeros((0,), x)]
+        if seeds_f is not None:
+            yv, TY = vpf(x, seeds_f, *c)
+            parts.append(TY.reshape(-1))
+        if seeds_r is not None:
+            yv, TX = vpb(x, seeds_r, *c)
+            parts.append(TX.reshape(-1))
+        return yv, cat(parts)[idx]
+
+    rows, cols = dec.rows, dec.cols
+    return h, SparseInfo(P, "mixed", cc, rc, kf + rev_used.size, rows, cols)
+
+
+def _select_colors(colors: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Renumber ``colors`` onto the used ones; unused groups get a dummy color past the end."""
+    pos = np.full(int(colors.max()) + 1 if colors.size else 0, used.size)
+    pos[used] = np.arange(used.size)
+    new = pos[colors]
+    return np.where(new < used.size, new, -1)
+
+
+def _concat(impl: Any) -> Callable[[list], Any]:
+    if impl.kind == "jax":
+        import jax.numpy as jnp
+
+        return jnp.concatenate
+    if impl.kind == "torch":
+        import torch
+
+        return torch.cat
+    return np.concatenate
+
+
+# ---- Hessians ---------------------------------------------------------------------------
+def prepare_sparse_hessian(f: Callable[..., Any], backend: AutoSparse, x: Any,
+                           contexts: tuple[Any, ...], strict: bool) -> Prep:
+    """The sparse branch of :func:`adopt.prepare_hessian`."""
+    s = setup("hessian", "prepare_hessian", f, backend, x, contexts, strict=strict,
+              second_order=True, scalar_y=True)
+    P = _pattern(s, backend, hessian=True)
+    coloring = backend.coloring or GreedyColoring()
+    if coloring.symmetric == "star":
+        colors = col.star_coloring(P, coloring.order, seed=coloring.seed)
+        dec = col.star_decompression(P, colors)
+    else:
+        colors = col.acyclic_coloring(P, coloring.order, seed=coloring.seed)
+        dec = col.acyclic_decompression(P, colors)
+    n, k = s.shapes.n, dec.ncolors
+    keep = _triangle(backend.triangle, dec.rows, dec.cols)
+    ghv = hvp_function(s)
+    seeds = _seeds(s, np.asarray(colors), k, s.shapes.x_shape)
+    decompress = _symmetric_decompressor(s, dec, keep)
+    fn = s.fn
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+        g, HT = ghv(x, seeds, *c)
+        return fn(x, *c), g, decompress(HT.reshape(k, n))
+
+    info = SparseInfo(P, coloring.symmetric, np.asarray(colors), np.asarray(colors), k,
+                      dec.rows[keep], dec.cols[keep])
+    return _finish(s, backend, h, info, (n, n))
+
+
+def _triangle(triangle: str | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    if triangle == "lower":
+        return np.flatnonzero(rows >= cols)
+    if triangle == "upper":
+        return np.flatnonzero(rows <= cols)
+    return np.arange(rows.size)
+
+
+def _symmetric_decompressor(s: Setup, dec: Any, keep: np.ndarray) -> Callable[[Any], Any]:
+    """Nonzeros from the compressed products ``HT`` (ncolors, n) = (H @ S).T."""
+    impl, n, k = s.outer, s.shapes.n, dec.ncolors
+    if isinstance(dec, col.SymmetricDecompression):
+        ci = dec.compressed_index[keep]
+        idx = impl.index((ci % k) * n + ci // k)
+        return lambda HT: HT.reshape(-1)[idx]
+    levels = [(impl.index(lv.target), impl.index(lv.index), impl.index(lv.segment), impl.index(lv.source),
+               int(lv.target.size)) for lv in dec.levels]
+    canonical = impl.index(dec.canonical[keep])
+    nnz = dec.rows.size
+
+    def substitute(HT: Any) -> Any:
+        flat = HT.T.reshape(-1)
+        values = impl.zeros((nnz,), flat)
+        for target, index, segment, source, size in levels:
+            known = impl.segment_sum(values[source], segment, size)
+            values = impl.set_at(values, target, flat[index] - known)
+        return values[canonical]
+
+    return substitute
