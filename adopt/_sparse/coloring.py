@@ -22,14 +22,17 @@ Algorithms
 ----------
 Greedy colorings in a chosen vertex order (names as in SparseMatrixColorings.jl):
 
-* partial distance-2 column (row) coloring = distance-1 coloring of the column
-  (row) intersection graph ``P.T @ P`` (``P @ P.T``) [GMP05]_;
+* partial distance-2 column (row) coloring [GMP05]_: a column takes the lowest
+  color not yet used in any of its rows (per-row color bitmasks, so the column
+  intersection graph ``P.T @ P`` is built only for the degree-based orders);
 * star coloring: Algorithm 4.1 of [GTMP07]_ (direct recovery);
 * acyclic coloring: Algorithm 3.1 of [GTPW09]_ (recovery by substitution);
-* star bicoloring: star coloring of the bipartite graph ``[[0, P], [P.T, 0]]``
-  split into row and column colors, then rows (columns) whose reverse
-  (forward) products are never read are merged into colors where they do no
-  harm [CV98]_.
+* bicoloring: the best of a star bicoloring [CV98]_ (star coloring of the
+  bipartite graph ``[[0, P], [P.T, 0]]``) and dense-row/column splits, see
+  :func:`bicoloring`.
+
+The greedy loops run over vertices on plain Python lists with int bitmasks as
+color sets; everything per nonzero is vectorised.
 
 .. [GMP05] Gebremedhin, Manne, Pothen. What color is your Jacobian? Graph
    coloring for computing derivatives. SIAM Review 47(4), 2005.
@@ -44,7 +47,8 @@ Greedy colorings in a chosen vertex order (names as in SparseMatrixColorings.jl)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Union
 
@@ -170,6 +174,8 @@ def _group_counts(first: IntArray, second: IntArray) -> IntArray:
     if first.size == 0:
         return np.zeros(0, dtype=np.intp)
     keys = first * (int(second.max()) + 1) + second
+    if keys.max() < 8 * keys.size + 1024:
+        return np.bincount(keys)[keys]
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     return counts[inverse]
 
@@ -216,32 +222,36 @@ def _transpose_positions(rows: IntArray, cols: IntArray) -> IntArray:
 # Vertex orders
 # ---------------------------------------------------------------------------
 
-
-def _natural(indptr: IntArray, indices: IntArray, seed: int) -> IntArray:
-    return np.arange(indptr.size - 1, dtype=np.intp)
-
-
-def _largest_first(indptr: IntArray, indices: IntArray, seed: int) -> IntArray:
-    return np.argsort(-np.diff(indptr), kind="stable")
+Graph = Callable[[], tuple[IntArray, IntArray]]
+"""Zero-argument function returning the CSR ``(indptr, indices)`` of the graph
+whose vertices are ordered; only the degree-based orders call it."""
 
 
-def _random(indptr: IntArray, indices: IntArray, seed: int) -> IntArray:
-    return np.random.default_rng(seed).permutation(indptr.size - 1)
+def _natural(n: int, graph: Graph, seed: int) -> IntArray:
+    return np.arange(n, dtype=np.intp)
 
 
-def _smallest_last(indptr: IntArray, indices: IntArray, seed: int) -> IntArray:
-    degree = np.diff(indptr)
-    return _bucket_order(indptr, indices, degree, -1, pick_max=False)[::-1]
+def _random(n: int, graph: Graph, seed: int) -> IntArray:
+    return np.random.default_rng(seed).permutation(n).astype(np.intp)
 
 
-def _incidence_degree(indptr: IntArray, indices: IntArray, seed: int) -> IntArray:
-    key = np.zeros(indptr.size - 1, dtype=np.intp)
-    return _bucket_order(indptr, indices, key, +1, pick_max=True)
+def _largest_first(n: int, graph: Graph, seed: int) -> IntArray:
+    return np.argsort(-np.diff(graph()[0]), kind="stable").astype(np.intp)
 
 
-def _dynamic_largest_first(indptr: IntArray, indices: IntArray, seed: int) -> IntArray:
-    degree = np.diff(indptr)
-    return _bucket_order(indptr, indices, degree, -1, pick_max=True)
+def _smallest_last(n: int, graph: Graph, seed: int) -> IntArray:
+    indptr, indices = graph()
+    return _bucket_order(indptr, indices, np.diff(indptr), -1, pick_max=False)[::-1]
+
+
+def _incidence_degree(n: int, graph: Graph, seed: int) -> IntArray:
+    indptr, indices = graph()
+    return _bucket_order(indptr, indices, np.zeros(n, dtype=np.intp), +1, pick_max=True)
+
+
+def _dynamic_largest_first(n: int, graph: Graph, seed: int) -> IntArray:
+    indptr, indices = graph()
+    return _bucket_order(indptr, indices, np.diff(indptr), -1, pick_max=True)
 
 
 def _bucket_order(
@@ -278,7 +288,7 @@ def _bucket_order(
     return np.asarray(order, dtype=np.intp)
 
 
-_ORDER_FUNCTIONS: dict[str, Callable[[IntArray, IntArray, int], IntArray]] = {
+_ORDER_FUNCTIONS: dict[str, Callable[[int, Graph, int], IntArray]] = {
     "natural": _natural,
     "largest_first": _largest_first,
     "smallest_last": _smallest_last,
@@ -301,29 +311,30 @@ def _resolve_orders(order: Order, func: str) -> tuple[str, ...]:
     return names
 
 
-def _orders(
-    order: Order, func: str, graph: tuple[IntArray, IntArray], seed: int
-) -> Iterator[IntArray]:
-    """Yield one vertex order per requested order name."""
-    for name in _resolve_orders(order, func):
-        yield _ORDER_FUNCTIONS[name](graph[0], graph[1], seed)
-
-
 # ---------------------------------------------------------------------------
 # Greedy cores (tight loops over vertices on Python lists)
 # ---------------------------------------------------------------------------
 
 
-def _greedy_core(indptr: IntArray, indices: IntArray, order: IntArray) -> IntArray:
-    """Distance-1 greedy coloring: each vertex takes the smallest free color."""
-    ptr, nbr = indptr.tolist(), indices.tolist()
-    colors = [-1] * (len(ptr) - 1)
+def _partial_distance2_core(csc: sp.csr_array, order: IntArray) -> IntArray:
+    """Greedy partial distance-2 coloring of the rows of ``csc`` (the columns of J).
+
+    ``used[r]`` is a bitmask of the colors already present in line ``r``; a
+    vertex takes the lowest color absent from all of its lines.  No column
+    intersection graph is built, so dense lines cost no extra memory.
+    """
+    ptr, lines = csc.indptr.tolist(), csc.indices.tolist()
+    used = [0] * csc.shape[1]
+    colors = [0] * csc.shape[0]
     for v in order.tolist():
-        used = {colors[w] for w in nbr[ptr[v] : ptr[v + 1]]}
-        c = 0
-        while c in used:
-            c += 1
-        colors[v] = c
+        mine = lines[ptr[v] : ptr[v + 1]]
+        taken = 0
+        for r in mine:
+            taken |= used[r]
+        bit = ~taken & (taken + 1)
+        colors[v] = bit.bit_length() - 1
+        for r in mine:
+            used[r] |= bit
     return np.asarray(colors, dtype=np.intp)
 
 
@@ -331,68 +342,69 @@ def _star_core(indptr: IntArray, indices: IntArray, order: IntArray) -> IntArray
     """Star coloring, Algorithm 4.1 of [GTMP07] (as in SparseMatrixColorings.jl).
 
     Edges are grouped into 2-colored stars; ``hub[s]`` is the hub of star ``s``
-    (negative while the star is a single edge).  A color is forbidden for ``v``
-    if it would create a 2-colored path on four vertices.
+    (-1 while it is a single edge).  A color is forbidden for ``v`` if it
+    would create a 2-colored path on four vertices.  Color sets are int
+    bitmasks: ``around[w]`` holds the colors of the colored neighbours of
+    ``w`` and ``hub_colors[w]`` the colors of the hubs of the stars where
+    ``w`` is a leaf; ``rep[w]`` maps each color around ``w`` to one such
+    neighbour and the edge to it.  So high-degree vertices are never rescanned.
     """
-    ptr, nbr = indptr.tolist(), indices.tolist()
-    edge = _edge_ids(indptr, indices)
+    ptr, nbr, edge = indptr.tolist(), indices.tolist(), _edge_ids(indptr, indices)
     n = len(ptr) - 1
-    colors, forbidden, treated = [-1] * n, [-1] * (n + 1), [-1] * n
-    first_v, first_w, first_edge = [-1] * (n + 1), [-1] * (n + 1), [-1] * (n + 1)
+    colors, treated, around, hub_colors = [-1] * n, [-1] * n, [0] * n, [0] * n
+    first_v, first_w, first_edge = [-1] * n, [-1] * n, [-1] * n
     star, hub = [-1] * len(nbr), []
+    rep: list[dict[int, tuple[int, int]]] = [{} for _ in range(n)]
 
-    def treat(v: int, w: int) -> None:
-        for x in nbr[ptr[w] : ptr[w + 1]]:
-            forbidden[colors[x]] = v  # colors[x] == -1 writes the unused last slot
-        treated[w] = v
-
-    def forbid(v: int) -> None:
+    def forbidden(v: int) -> int:
+        mask = 0
         for pos in range(ptr[v], ptr[v + 1]):
-            w = nbr[pos]
-            cw = colors[w]
+            w, cw = nbr[pos], colors[nbr[pos]]
             if cw < 0:
                 continue
-            forbidden[cw] = v
-            if first_v[cw] == v:
-                if treated[first_w[cw]] != v:
-                    treat(v, first_w[cw])
-                treat(v, w)
-                continue
-            first_v[cw], first_w[cw], first_edge[cw] = v, w, edge[pos]
-            for pos2 in range(ptr[w], ptr[w + 1]):
-                x = nbr[pos2]
-                if x != v and colors[x] >= 0 and hub[star[edge[pos2]]] == x:
-                    forbidden[colors[x]] = v
+            mask |= 1 << cw
+            if first_v[cw] == v:  # two neighbours of color cw: no 2-colored P4 through them
+                q = first_w[cw]
+                if treated[q] != v:
+                    mask |= around[q]
+                    treated[q] = v
+                mask |= around[w]
+            else:  # v would extend a star centred at a hub x next to w
+                first_v[cw], first_w[cw], first_edge[cw] = v, w, edge[pos]
+                mask |= hub_colors[w]
+        return mask
+
+    def make_hub(s: int, center: int, leaf: int) -> None:
+        if hub[s] != center:
+            hub[s] = center
+            hub_colors[leaf] |= 1 << colors[center]
 
     def update_stars(v: int) -> None:
         cv = colors[v]
         for pos in range(ptr[v], ptr[v + 1]):
-            w = nbr[pos]
-            cw = colors[w]
+            w, cw = nbr[pos], colors[nbr[pos]]
             if cw < 0:
                 continue
-            for pos2 in range(ptr[w], ptr[w + 1]):
-                x = nbr[pos2]
-                if x != v and colors[x] == cv:
-                    s = star[edge[pos2]]
-                    hub[s] = w
-                    star[edge[pos]] = s
-                    break
-            else:
-                if first_v[cw] == v and first_w[cw] != w:
-                    s = star[first_edge[cw]]
-                    hub[s] = v
-                    star[edge[pos]] = s
-                else:
-                    hub.append(-1)
-                    star[edge[pos]] = len(hub) - 1
+            if cv in rep[w]:  # joins the star of w and its neighbours of color cv
+                x, e_wx = rep[w][cv]
+                s = star[e_wx]
+                make_hub(s, w, x)
+                hub_colors[v] |= 1 << cw
+            elif first_v[cw] == v and first_w[cw] != w:  # joins the star centred at v
+                s = star[first_edge[cw]]
+                make_hub(s, v, first_w[cw])
+                hub_colors[w] |= 1 << cv
+            else:  # a new single-edge star
+                s = len(hub)
+                hub.append(-1)
+            star[edge[pos]] = s
+        for pos in range(ptr[v], ptr[v + 1]):
+            rep[nbr[pos]].setdefault(cv, (v, edge[pos]))
+            around[nbr[pos]] |= 1 << cv
 
     for v in order.tolist():
-        forbid(v)
-        c = 0
-        while forbidden[c] == v:
-            c += 1
-        colors[v] = c
+        mask = forbidden(v)
+        colors[v] = (~mask & (mask + 1)).bit_length() - 1
         update_stars(v)
     return np.asarray(colors, dtype=np.intp)
 
@@ -401,15 +413,17 @@ def _acyclic_core(indptr: IntArray, indices: IntArray, order: IntArray) -> IntAr
     """Acyclic coloring, Algorithm 3.1 of [GTPW09] (as in ColPack).
 
     2-colored trees are kept as a disjoint-set forest over edges; a color is
-    forbidden for ``v`` if ``v`` would close a 2-colored cycle.
+    forbidden for ``v`` if ``v`` would close a 2-colored cycle.  All edges from
+    ``w`` to neighbours of one color lie in one tree, so ``rep[w]`` keeps one
+    such edge per color and high-degree vertices are never rescanned.
     """
-    ptr, nbr = indptr.tolist(), indices.tolist()
-    edge = _edge_ids(indptr, indices)
+    ptr, nbr, edge = indptr.tolist(), indices.tolist(), _edge_ids(indptr, indices)
     n = len(ptr) - 1
     colors, forbidden = [-1] * n, [-1] * (n + 1)
     first_v, first_edge = [-1] * (n + 1), [-1] * (n + 1)
     visit_v, visit_w = [-1] * len(nbr), [-1] * len(nbr)
     parent = list(range(len(nbr)))
+    rep: list[dict[int, int]] = [{} for _ in range(n)]
 
     def find(e: int) -> int:
         while parent[e] != e:
@@ -420,12 +434,10 @@ def _acyclic_core(indptr: IntArray, indices: IntArray, order: IntArray) -> IntAr
         for w in nbr[ptr[v] : ptr[v + 1]]:
             if colors[w] < 0:
                 continue
-            for pos2 in range(ptr[w], ptr[w + 1]):
-                x = nbr[pos2]
-                cx = colors[x]
-                if x == v or cx < 0 or forbidden[cx] == v:
+            for cx, e_wx in rep[w].items():
+                if forbidden[cx] == v:
                     continue
-                root = find(edge[pos2])
+                root = find(e_wx)
                 if visit_v[root] != v:
                     visit_v[root], visit_w[root] = v, w
                 elif visit_w[root] != w:
@@ -434,23 +446,19 @@ def _acyclic_core(indptr: IntArray, indices: IntArray, order: IntArray) -> IntAr
     def grow_and_merge(v: int) -> None:
         cv = colors[v]
         for pos in range(ptr[v], ptr[v + 1]):
-            cw = colors[nbr[pos]]
+            w, cw = nbr[pos], colors[nbr[pos]]
             if cw < 0:
                 continue
             if first_v[cw] != v:
                 first_v[cw], first_edge[cw] = v, edge[pos]
             else:
                 parent[find(edge[pos])] = find(first_edge[cw])
+            if cv in rep[w]:
+                a, b = find(edge[pos]), find(rep[w][cv])
+                if a != b:
+                    parent[a] = b
         for pos in range(ptr[v], ptr[v + 1]):
-            w = nbr[pos]
-            if colors[w] < 0:
-                continue
-            for pos2 in range(ptr[w], ptr[w + 1]):
-                x = nbr[pos2]
-                if x != v and colors[x] == cv:
-                    a, b = find(edge[pos]), find(edge[pos2])
-                    if a != b:
-                        parent[a] = b
+            rep[nbr[pos]].setdefault(cv, edge[pos])
 
     for v in order.tolist():
         for w in nbr[ptr[v] : ptr[v + 1]]:
@@ -497,9 +505,8 @@ def column_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 0
     array([0, 1, 0])
     """
     csr = _as_pattern(pattern, "column_coloring")
-    graph = _intersection_graph(csr)
-    candidates = [_greedy_core(*graph, o) for o in _orders(order, "column_coloring", graph, seed)]
-    return min(candidates, key=_ncolors)
+    names = _resolve_orders(order, "column_coloring")
+    return min(_column_colors(csr, names, seed), key=_ncolors)
 
 
 def row_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 0) -> IntArray:
@@ -516,9 +523,8 @@ def row_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 0) -
     array([0, 1, 1])
     """
     csr = _transpose(_as_pattern(pattern, "row_coloring"))
-    graph = _intersection_graph(csr)
-    candidates = [_greedy_core(*graph, o) for o in _orders(order, "row_coloring", graph, seed)]
-    return min(candidates, key=_ncolors)
+    names = _resolve_orders(order, "row_coloring")
+    return min(_column_colors(csr, names, seed), key=_ncolors)
 
 
 def star_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 0) -> IntArray:
@@ -539,8 +545,8 @@ def star_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 0) 
     """
     csr = _symmetric_pattern(pattern, "star_coloring")
     graph = _adjacency(csr)
-    candidates = [_star_core(*graph, o) for o in _orders(order, "star_coloring", graph, seed)]
-    return min(candidates, key=_ncolors)
+    names = _resolve_orders(order, "star_coloring")
+    return min((_star_core(*graph, _order(name, graph, seed)) for name in names), key=_ncolors)
 
 
 def acyclic_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 0) -> IntArray:
@@ -561,8 +567,8 @@ def acyclic_coloring(pattern: Pattern, order: Order = "natural", *, seed: int = 
     """
     csr = _symmetric_pattern(pattern, "acyclic_coloring")
     graph = _adjacency(csr)
-    candidates = [_acyclic_core(*graph, o) for o in _orders(order, "acyclic_coloring", graph, seed)]
-    return min(candidates, key=_ncolors)
+    names = _resolve_orders(order, "acyclic_coloring")
+    return min((_acyclic_core(*graph, _order(name, graph, seed)) for name in names), key=_ncolors)
 
 
 def bicoloring(
@@ -578,11 +584,11 @@ def bicoloring(
     * a star bicoloring [CV98]_: star coloring of the bipartite graph
       ``[[0, P], [P.T, 0]]`` (vertices: rows, then columns), split into row
       and column colors;
-    * dense splits: the densest rows (rows with at least ``t`` nonzeros, for
-      the three largest row counts ``t``) are read in reverse mode and colored
-      by :func:`row_coloring` of those rows, the other rows are read in
-      forward mode from a :func:`column_coloring` of them; the same with
-      dense columns; and the pure column and pure row colorings.
+    * dense splits: the dense rows (at least ``t`` nonzeros, for each of the
+      three largest row counts ``t`` above twice the median) are read in
+      reverse mode, colored by :func:`row_coloring` of those rows, and the
+      other rows in forward mode, from a :func:`column_coloring` of them; the
+      same with dense columns; and the pure column and pure row colorings.
 
     Each candidate is then tidied: the product each nonzero is read from is
     chosen greedily to read the fewest colors, those colors are renumbered
@@ -619,9 +625,19 @@ def bicoloring(
     return min(candidates, key=lambda pair: _bicoloring_cost(csr, *pair))
 
 
-def _column_colors(csr: sp.csr_array, name: str, seed: int) -> IntArray:
-    graph = _intersection_graph(csr)
-    return _greedy_core(*graph, _ORDER_FUNCTIONS[name](*graph, seed))
+def _column_colors(csr: sp.csr_array, names: tuple[str, ...], seed: int) -> list[IntArray]:
+    """One partial distance-2 column coloring per order; the column intersection
+    graph ``P.T @ P`` is built only if a degree-based order needs it."""
+    csc = _transpose(csr)
+    graph = functools.cache(lambda: _intersection_graph(csr))
+    return [
+        _partial_distance2_core(csc, _ORDER_FUNCTIONS[name](csr.shape[1], graph, seed))
+        for name in names
+    ]
+
+
+def _order(name: str, graph: tuple[IntArray, IntArray], seed: int) -> IntArray:
+    return _ORDER_FUNCTIONS[name](graph[0].size - 1, lambda: graph, seed)
 
 
 def _star_bicoloring(csr: sp.csr_array, name: str, seed: int) -> tuple[IntArray, IntArray]:
@@ -630,7 +646,7 @@ def _star_bicoloring(csr: sp.csr_array, name: str, seed: int) -> tuple[IntArray,
     i, j = np.concatenate([rows, cols + m]), np.concatenate([cols + m, rows])
     bipartite = sp.coo_array((np.ones(i.size, bool), (i, j)), shape=(m + n, m + n))
     graph = _adjacency(_as_pattern(bipartite, "bicoloring"))
-    colors = _star_core(*graph, _ORDER_FUNCTIONS[name](*graph, seed))
+    colors = _star_core(*graph, _order(name, graph, seed))
     return _tidy_bicoloring(csr, colors[:m], colors[m:])
 
 
@@ -645,11 +661,13 @@ def _dense_splits(csr: sp.csr_array, name: str, seed: int) -> list[tuple[IntArra
 
 
 def _dense_lines(csr: sp.csr_array, count: int = 3) -> list[BoolArray]:
-    """Masks of rows with at least ``t`` nonzeros, for no row and the largest counts ``t``."""
+    """Masks of dense rows: none, then rows with at least ``t`` nonzeros for the
+    ``count`` largest row counts ``t`` above twice the median row count."""
     nnz = np.diff(csr.indptr)
     masks = [np.zeros(nnz.size, dtype=bool)]
-    for t in np.unique(nnz[nnz > 0])[::-1][:count]:
-        masks.append(nnz >= t)
+    if nnz.size:
+        counts = np.unique(nnz[nnz > 2 * np.median(nnz)])[::-1][:count]
+        masks.extend(nnz >= t for t in counts)
     return masks
 
 
@@ -659,16 +677,16 @@ def _split_rows(
     """Rows in ``dense`` read in reverse mode, all other nonzeros in forward mode."""
     rows, cols = _nonzeros(csr)
     reverse = dense[rows]
-    sparse_part = _select(csr, ~reverse)
-    row_colors = _column_colors(_transpose(_select(csr, reverse)), name, seed)
-    col_colors = _column_colors(sparse_part, name, seed)
+    (row_colors,) = _column_colors(_transpose(_select(csr, reverse)), (name,), seed)
+    (col_colors,) = _column_colors(_select(csr, ~reverse), (name,), seed)
     return _tidy_bicoloring(csr, row_colors, col_colors, reverse)
 
 
 def _select(csr: sp.csr_array, keep: BoolArray) -> sp.csr_array:
     rows, cols = _nonzeros(csr)
     data = np.ones(int(keep.sum()), dtype=bool)
-    return _as_pattern(sp.coo_array((data, (rows[keep], cols[keep])), shape=csr.shape), "bicoloring")
+    selected = sp.coo_array((data, (rows[keep], cols[keep])), shape=csr.shape)
+    return _as_pattern(selected, "bicoloring")
 
 
 def _tidy_bicoloring(
@@ -677,7 +695,7 @@ def _tidy_bicoloring(
     """Choose read sides (unless given), renumber read colors, merge unread rows/columns.
 
     Choosing the read sides again on the tidied colors can free more colors,
-    so that is repeated (at most twice) while it helps.
+    so that is repeated (at most twice) while it lowers the cost.
     """
     rows, cols = _nonzeros(csr)
     if reverse is None:
@@ -686,7 +704,7 @@ def _tidy_bicoloring(
     for _ in range(2):
         reverse = _bicoloring_sources(rows, cols, *pair, "bicoloring")
         tidier = _merge_both(rows, cols, reverse, pair, csr.shape)
-        if _total(tidier) >= _total(pair):
+        if _bicoloring_cost(csr, *tidier) >= _bicoloring_cost(csr, *pair):
             break
         pair = tidier
     return pair
@@ -723,12 +741,30 @@ def _bicoloring_sources(
     need_c[cc[forward_ok & ~reverse_ok]] = True
     need_r[rc[reverse_ok & ~forward_ok]] = True
     both = forward_ok & reverse_ok
-    _cover(cc[both], rc[both], need_c, need_r)
+    need_c, _ = _cover(cc[both], rc[both], need_c, need_r)
     return ~forward_ok | ~need_c[cc]
 
 
-def _cover(cc: IntArray, rc: IntArray, need_c: BoolArray, need_r: BoolArray) -> None:
-    """Mark colors as needed (in place) until each pair has a needed side."""
+def _cover(
+    cc: IntArray, rc: IntArray, need_c: BoolArray, need_r: BoolArray
+) -> tuple[BoolArray, BoolArray]:
+    """Extend the needed colors so that each pair ``(cc[k], rc[k])`` has a needed side.
+
+    The cheapest of: all column colors, all row colors, a greedy cover.
+    """
+    open_ = ~(need_c[cc] | need_r[rc])
+    all_c, all_r = need_c.copy(), need_r.copy()
+    all_c[cc[open_]] = True
+    all_r[rc[open_]] = True
+    greedy = _greedy_cover(cc, rc, need_c.copy(), need_r.copy())
+    options = [(all_c, need_r), (need_c, all_r), greedy]
+    return min(options, key=lambda pair: int(pair[0].sum() + pair[1].sum()))
+
+
+def _greedy_cover(
+    cc: IntArray, rc: IntArray, need_c: BoolArray, need_r: BoolArray
+) -> tuple[BoolArray, BoolArray]:
+    """Repeatedly mark the color covering most open pairs (one pass per color)."""
     open_ = ~(need_c[cc] | need_r[rc])
     while open_.any():
         hits_c = np.bincount(cc[open_], minlength=need_c.size)
@@ -738,6 +774,7 @@ def _cover(cc: IntArray, rc: IntArray, need_c: BoolArray, need_r: BoolArray) -> 
         else:
             need_r[hits_r.argmax()] = True
         open_ &= ~(need_c[cc] | need_r[rc])
+    return need_c, need_r
 
 
 def _merge_unread(
@@ -760,7 +797,9 @@ def _merge_unread(
         (np.ones(int(read.sum()), bool), (other[read], new[vert[read]])), shape=(nother, used.size)
     )
     idle = ~active[vert]
-    lines = sp.csr_array((np.ones(int(idle.sum()), bool), (vert[idle], other[idle])), shape=(nvert, nother))
+    lines = sp.csr_array(
+        (np.ones(int(idle.sum()), bool), (vert[idle], other[idle])), shape=(nvert, nother)
+    )
     clash = (lines @ reads).tocsr()
     clash.sum_duplicates()
     return np.where(active, new, _first_free(clash))
@@ -824,10 +863,10 @@ def check_column_coloring(pattern: Pattern, colors: ArrayLike) -> None:
     --------
     >>> import numpy as np
     >>> check_column_coloring(np.eye(2), [0, 0])
-    >>> check_column_coloring(np.ones((2, 2)), [0, 0])
+    >>> check_column_coloring(np.ones((2, 2)), [0, 0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: check_column_coloring: columns 0 and 1 share nonzero row 0 but both have color 0; recolor with column_coloring(pattern)
+    ValueError: check_column_coloring: columns 0 and 1 share nonzero row 0 but both have ...
     """
     csr = _as_pattern(pattern, "check_column_coloring")
     colors = _as_colors(colors, csr.shape[1], "check_column_coloring", "column")
@@ -870,10 +909,10 @@ def check_star_coloring(pattern: Pattern, colors: ArrayLike) -> None:
     >>> import numpy as np
     >>> path = np.eye(4, k=1) + np.eye(4, k=-1)
     >>> check_star_coloring(path, [0, 1, 2, 0])
-    >>> check_star_coloring(path, [0, 1, 0, 1])
+    >>> check_star_coloring(path, [0, 1, 0, 1])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: check_star_coloring: the colors mix nonzero (1, 2) with another nonzero of the same color in every compressed product, so it cannot be recovered (2 such nonzeros); recolor with star_coloring(pattern)
+    ValueError: check_star_coloring: the colors mix nonzero (1, 2) with another nonzero ...
     """
     csr = _symmetric_pattern(pattern, "check_star_coloring")
     colors = _as_colors(colors, csr.shape[0], "check_star_coloring", "vertex")
@@ -912,7 +951,8 @@ def _two_colored_cycle(i: IntArray, j: IntArray, colors: IntArray) -> tuple[int,
     _, pair = np.unique(low * (_ncolors(colors) + 1) + high, return_inverse=True)
     npairs = int(pair.max()) + 1 if pair.size else 1
     keys, ends = np.unique(np.concatenate([i, j]) * npairs + np.tile(pair, 2), return_inverse=True)
-    graph = sp.coo_array((np.ones(i.size), (ends[: i.size], ends[i.size :])), shape=(keys.size,) * 2)
+    edges = (ends[: i.size], ends[i.size :])
+    graph = sp.coo_array((np.ones(i.size), edges), shape=(keys.size, keys.size))
     ncomp, label = connected_components(graph, directed=False)
     if i.size == keys.size - ncomp:
         return None
@@ -934,10 +974,10 @@ def check_acyclic_coloring(pattern: Pattern, colors: ArrayLike) -> None:
     >>> path = np.eye(4, k=1) + np.eye(4, k=-1)
     >>> check_acyclic_coloring(path, [0, 1, 0, 1])
     >>> cycle = path.copy(); cycle[0, 3] = cycle[3, 0] = 1
-    >>> check_acyclic_coloring(cycle, [0, 1, 0, 1])
+    >>> check_acyclic_coloring(cycle, [0, 1, 0, 1])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: check_acyclic_coloring: the vertices of colors 0 and 1 contain a cycle (through vertex 0), so substitution cannot recover the Hessian; recolor with acyclic_coloring(pattern)
+    ValueError: check_acyclic_coloring: the vertices of colors 0 and 1 contain a cycle ...
     """
     csr = _symmetric_pattern(pattern, "check_acyclic_coloring")
     colors = _as_colors(colors, csr.shape[0], "check_acyclic_coloring", "vertex")
@@ -1134,7 +1174,8 @@ class SymmetricDecompression:
 
     def decompress(self, compressed: ArrayLike) -> np.ndarray:
         """Nonzeros of ``H`` (CSR order) from ``B = H @ S`` of shape (n, ncolors)."""
-        flat = _flat(compressed, (self.shape[0], self.ncolors), "SymmetricDecompression.decompress")
+        where = "SymmetricDecompression.decompress"
+        flat = _flat(compressed, (self.shape[0], self.ncolors), where)
         return flat[self.compressed_index]
 
 
@@ -1215,7 +1256,8 @@ class SubstitutionDecompression:
 
     def decompress(self, compressed: ArrayLike) -> np.ndarray:
         """Nonzeros of ``H`` (CSR order) from ``B = H @ S`` of shape (n, ncolors)."""
-        flat = _flat(compressed, (self.shape[0], self.ncolors), "SubstitutionDecompression.decompress")
+        where = "SubstitutionDecompression.decompress"
+        flat = _flat(compressed, (self.shape[0], self.ncolors), where)
         values = np.zeros(self.rows.size, dtype=flat.dtype)
         for level in self.levels:
             known = np.zeros(level.target.size, dtype=flat.dtype)
@@ -1366,26 +1408,50 @@ def acyclic_decompression(pattern: Pattern, colors: ArrayLike) -> SubstitutionDe
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _Sums:
+    """The entries of ``B = H @ S`` as sums: group ``g`` is ``B.ravel()[keys[g]]``,
+    the sum of ``H[u, k]`` over the off-diagonal positions ``(u, k)`` it lists."""
+
+    keys: IntArray
+    members: IntArray  # off-diagonal positions, sorted by group
+    start: IntArray
+    size: IntArray
+    group_of: IntArray  # group of each position (-1 on the diagonal)
+
+    @classmethod
+    def build(cls, rows: IntArray, cols: IntArray, colors: IntArray, ncolors: int) -> _Sums:
+        off = np.flatnonzero(rows != cols)
+        keys, group = np.unique(rows[off] * ncolors + colors[cols[off]], return_inverse=True)
+        group_of = np.full(rows.size, -1, dtype=np.intp)
+        group_of[off] = group
+        size = np.bincount(group, minlength=keys.size)
+        members = off[np.argsort(group, kind="stable")]
+        return cls(keys, members, np.cumsum(size) - size, size, group_of)
+
+    def expand(self, groups: IntArray) -> tuple[IntArray, IntArray]:
+        """Members of each group in ``groups``, with the index into ``groups`` of each."""
+        counts = self.size[groups]
+        slot = np.repeat(np.arange(groups.size), counts)
+        offset = np.arange(slot.size) - (np.cumsum(counts) - counts)[slot]
+        return slot, self.members[self.start[groups][slot] + offset]
+
+
 def _substitution_levels(
     rows: IntArray, cols: IntArray, colors: IntArray, ncolors: int,
     canonical: IntArray, mirror: IntArray,
 ) -> tuple[SubstitutionLevel, ...]:
-    """Peel the 2-colored trees leaf-first; one level per round (see SubstitutionDecompression)."""
-    off = np.flatnonzero(rows != cols)
-    keys, group = np.unique(rows[off] * ncolors + colors[cols[off]], return_inverse=True)
-    group_of = np.full(rows.size, -1, dtype=np.intp)
-    group_of[off] = group
-    members = off[np.argsort(group, kind="stable")]
-    size = np.bincount(group, minlength=keys.size)
-    start = np.cumsum(size) - size
-    unknown = size.copy()
+    """Peel the 2-colored trees leaf-first, one level per round (see
+    :class:`SubstitutionDecompression`); the loop is over levels, each vectorised."""
+    sums = _Sums.build(rows, cols, colors, ncolors)
+    unknown = sums.size.copy()
     solved = np.zeros(rows.size, dtype=bool)
     levels = []
     ready = np.flatnonzero(unknown == 1)
     while ready.size:
-        level, ready = _substitution_step(ready, keys, members, start, size, unknown, solved, canonical, group_of, mirror)
+        level, ready = _substitution_step(ready, sums, unknown, solved, canonical, mirror)
         levels.append(level)
-    if not solved[canonical[off]].all():
+    if not solved[canonical[sums.members]].all():
         raise ValueError(
             "acyclic_decompression: substitution is stuck on a 2-colored cycle; "
             "recolor with acyclic_coloring(pattern)"
@@ -1394,36 +1460,35 @@ def _substitution_levels(
     return _with_diagonal(levels, diag, rows[diag] * ncolors + colors[rows[diag]])
 
 
-def _expand(groups: IntArray, members: IntArray, start: IntArray, size: IntArray) -> tuple[IntArray, IntArray]:
-    """Members of each group in ``groups``, with the index into ``groups`` of each."""
-    counts = size[groups]
-    slot = np.repeat(np.arange(groups.size), counts)
-    offset = np.arange(slot.size) - (np.cumsum(counts) - counts)[slot]
-    return slot, members[start[groups][slot] + offset]
-
-
 def _substitution_step(
-    ready: IntArray, keys: IntArray, members: IntArray, start: IntArray, size: IntArray,
-    unknown: IntArray, solved: BoolArray, canonical: IntArray, group_of: IntArray, mirror: IntArray,
+    ready: IntArray, sums: _Sums, unknown: IntArray, solved: BoolArray,
+    canonical: IntArray, mirror: IntArray,
 ) -> tuple[SubstitutionLevel, IntArray]:
-    """Solve every entry that is the last unknown of a sum; update state in place."""
-    slot, position = _expand(ready, members, start, size)
+    """Solve every entry that is the last unknown term of a sum.
+
+    Updates ``unknown`` (unknown terms per sum) and ``solved`` in place and
+    returns the level and the sums that are ready next.
+    """
+    slot, position = sums.expand(ready)
     edge = canonical[position]
     last = ~solved[edge]
     target, first = np.unique(edge[last], return_index=True)
     chosen = ready[slot[last][first]]
-    slot, position = _expand(chosen, members, start, size)
+    slot, position = sums.expand(chosen)
     known = canonical[position] != target[slot]
     solved[target] = True
-    touched = np.concatenate([group_of[target], group_of[mirror[target]]])
+    touched = np.concatenate([sums.group_of[target], sums.group_of[mirror[target]]])
     np.subtract.at(unknown, touched, 1)
     level = SubstitutionLevel(
-        target=target, index=keys[chosen], segment=slot[known], source=canonical[position[known]]
+        target=target, index=sums.keys[chosen], segment=slot[known],
+        source=canonical[position[known]],
     )
     return level, np.unique(touched[unknown[touched] == 1])
 
 
-def _with_diagonal(levels: list[SubstitutionLevel], diag: IntArray, index: IntArray) -> tuple[SubstitutionLevel, ...]:
+def _with_diagonal(
+    levels: list[SubstitutionLevel], diag: IntArray, index: IntArray
+) -> tuple[SubstitutionLevel, ...]:
     """Prepend the directly read diagonal to the first level."""
     empty = np.zeros(0, dtype=np.intp)
     first = levels[0] if levels else SubstitutionLevel(empty, empty, empty, empty)
