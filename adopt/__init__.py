@@ -23,6 +23,13 @@ from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt._sparse.api import column_colors, ncolors, row_colors, sparsity_pattern
 from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
+from adopt._sparse.detectors import (
+    ConservativeSparsityWarning,
+    DenseSparsityDetector,
+    KnownSparsityDetector,
+    SparsityDetectionError,
+    TracerSparsityDetector,
+)
 from adopt.backends import AbstractBackend, AutoFiniteDiff, AutoJAX, AutoTorch, check_available
 from adopt.operators.derivative import derivative, prepare_derivative, value_and_derivative
 from adopt.operators.gradient import gradient, prepare_gradient, value_and_gradient
@@ -52,7 +59,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AbstractBackend", "AutoFiniteDiff", "AutoJAX", "AutoTorch", "SecondOrder", "check_available",
     "Constant", "Cache", "Prep", "DifferentiateWith",
-    "AutoSparse", "MixedMode", "GreedyColoring", "sparsity_pattern", "ncolors", "column_colors", "row_colors",
+    "AutoSparse", "MixedMode", "GreedyColoring", "TracerSparsityDetector", "DenseSparsityDetector",
+    "KnownSparsityDetector", "SparsityDetectionError", "ConservativeSparsityWarning", "sparsity_pattern", "ncolors", "column_colors", "row_colors",
     "AdoptError", "BackendIncompatibilityError", "MissingDependencyError", "PrecisionError",
     "PreparationMismatchError",
     "pushforward", "value_and_pushforward", "prepare_pushforward", "prepare_pushforward_same_point",

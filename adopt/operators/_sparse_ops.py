@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from adopt._arrays import array_kind, converter
+from adopt._contexts import Constant
 from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._sparse import coloring as col
@@ -48,11 +49,12 @@ def _detector(backend: AutoSparse) -> Any:
 
 
 def _framework(s: Setup) -> str:
-    dense = s.dense
-    kind = array_kind(s.x_user)
-    if s.outer.backend.black_box:
+    """The framework ``f`` is written for: the (inner) backend's, or the input's for a black box."""
+    inner = s.inner.backend
+    if inner.black_box:
+        kind = array_kind(s.x_user)
         return "numpy" if kind == "scalar" else kind
-    return dense.framework
+    return inner.framework
 
 
 def _oop(f: Callable[..., Any], y: Any) -> Callable[..., Any]:
@@ -101,14 +103,17 @@ def _np_dtype(x: Any) -> Any:
     return np.asarray(x).dtype
 
 
-def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, np.ndarray]]:
-    """Integer-valued constants (index arrays) determine the pattern: they are checked per call."""
+def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, bool, np.ndarray]]:
+    """Array constants shape the detected pattern: integer ones as indices (their values must
+    not change), float ones through their zeros (a new nonzero where the preparation had a zero
+    could add a structural nonzero). Each is checked per call of a strict sparse prep."""
     out = []
     for i, c in enumerate(contexts):
         v = getattr(c, "value", None)
-        kind = array_kind(v)
-        if kind in ("numpy", "jax", "torch") and "int" in str(v.dtype) or kind == "numpy" and v.dtype == bool:
-            out.append((i, np.array(v.detach().cpu() if kind == "torch" else v)))
+        if isinstance(c, Constant) and array_kind(v) in ("numpy", "jax", "torch"):
+            a = _as_numpy(v)
+            exact = a.dtype.kind in "iub"
+            out.append((i, exact, a.copy() if exact else a != 0))
     return out
 
 
@@ -118,12 +123,13 @@ def _guard(run: Callable, s: Setup) -> Callable:
         return run
 
     def guarded(x: Any, T: tuple, cs: tuple) -> Any:
-        for i, ref in structural:
-            v = cs[i].value
-            if not np.array_equal(np.asarray(v.detach().cpu() if array_kind(v) == "torch" else v), ref):
+        for i, exact, ref in structural:
+            a = _as_numpy(cs[i].value)
+            if exact and not np.array_equal(a, ref) or not exact and np.any((a != 0) & ~ref):
                 raise PreparationMismatchError(
-                    f"{s.operator} with {s.backend!r}: context {i} holds integer values that shape "
-                    "the sparsity pattern, and they changed since preparation; prepare again"
+                    f"{s.operator} with {s.backend!r}: context {i} shapes the sparsity pattern "
+                    f"({'its integer values' if exact else 'it has nonzeros where the preparation had zeros'}) "
+                    "and changed since preparation; prepare again for the new value"
                 )
         return run(x, T, cs)
 

@@ -229,9 +229,9 @@ def check_sparse_backend(sparse_backend: Any, scenarios: list[SparseScenario], *
         _check_colors(col, prep, P, op)
         for attempt in range(2):
             got = _to_dense(run(sc.f, sparse_backend, x, prep=prep))
-            if sparse_backend.triangle == "lower":
+            if op == "hessian" and sparse_backend.triangle == "lower":
                 ref_t = np.tril(ref)
-            elif sparse_backend.triangle == "upper":
+            elif op == "hessian" and sparse_backend.triangle == "upper":
                 ref_t = np.triu(ref)
             else:
                 ref_t = ref

@@ -1,0 +1,209 @@
+"""Sparse Jacobians and Hessians: every backend × scenario × coloring × format, against dense."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import adopt
+from adopt.testing._sparse import check_sparse_backend, sparse_scenarios
+
+jax = pytest.importorskip("jax")
+torch = pytest.importorskip("torch")
+import jax.numpy as jnp  # noqa: E402
+
+SCENARIOS = sparse_scenarios()
+JAC = [s for s in SCENARIOS if s.operator == "jacobian"]
+HESS = [s for s in SCENARIOS if s.operator == "hessian"]
+
+FD = adopt.AutoFiniteDiff()
+DENSES = {
+    "fd": (FD, lambda a: a, 1e-6, 1e-6),
+    "fd-complex": (adopt.AutoFiniteDiff(method="complex"), lambda a: a, 1e-7, 1e-7),
+    "jax": (adopt.AutoJAX(), jnp.asarray, 1e-10, 1e-12),
+    "jax-rev": (adopt.AutoJAX(mode="reverse"), jnp.asarray, 1e-10, 1e-12),
+    "torch": (adopt.AutoTorch(), torch.from_numpy, 1e-10, 1e-12),
+    "torch-fwd": (adopt.AutoTorch(mode="forward"), torch.from_numpy, 1e-10, 1e-12),
+    "jax-numpy-in": (adopt.AutoJAX(), lambda a: a, 1e-10, 1e-12),
+}
+
+
+@pytest.mark.parametrize("name", list(DENSES))
+def test_sparse_jacobians(name):
+    dense, conv, rtol, atol = DENSES[name]
+    assert check_sparse_backend(adopt.AutoSparse(dense), JAC, convert=conv, rtol=rtol, atol=atol) == 2 * len(JAC)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_mixed_mode(framework):
+    B = adopt.AutoJAX if framework == "jax" else adopt.AutoTorch
+    conv = jnp.asarray if framework == "jax" else torch.from_numpy
+    sparse = adopt.AutoSparse(adopt.MixedMode(B(mode="forward"), B(mode="reverse")))
+    assert check_sparse_backend(sparse, JAC, convert=conv) == 2 * len(JAC)
+
+
+HESS_BACKENDS = {
+    "fd": (FD, lambda a: a, 1e-6, 1e-6),
+    "jax": (adopt.AutoJAX(), jnp.asarray, 1e-10, 1e-12),
+    "torch": (adopt.AutoTorch(), torch.from_numpy, 1e-10, 1e-12),
+    "jax-ror": (adopt.SecondOrder(adopt.AutoJAX(mode="reverse"), adopt.AutoJAX()), jnp.asarray, 1e-10, 1e-12),
+    "torch-for": (adopt.SecondOrder(adopt.AutoTorch(mode="forward"), adopt.AutoTorch()), torch.from_numpy, 1e-10, 1e-12),
+    "fd-over-jax": (adopt.SecondOrder(FD, adopt.AutoJAX()), lambda a: a, 1e-6, 1e-6),
+}
+
+
+@pytest.mark.parametrize("symmetric", ["star", "acyclic"])
+@pytest.mark.parametrize("triangle", [None, "lower"])
+@pytest.mark.parametrize("name", list(HESS_BACKENDS))
+def test_sparse_hessians(name, symmetric, triangle):
+    dense, conv, rtol, atol = HESS_BACKENDS[name]
+    sparse = adopt.AutoSparse(dense, coloring=adopt.GreedyColoring(symmetric=symmetric), triangle=triangle)
+    assert check_sparse_backend(sparse, HESS, convert=conv, rtol=rtol, atol=atol) == 2 * len(HESS)
+
+
+def _brusselator(N, xp):
+    def f(x):
+        u = xp.reshape(x[: N * N], (N, N))
+        v = xp.reshape(x[N * N:], (N, N))
+        lap = lambda w: (xp.roll(w, 1, 0) + xp.roll(w, -1, 0) + xp.roll(w, 1, 1)  # noqa: E731
+                         + xp.roll(w, -1, 1) - 4 * w)
+        du = 1.0 + u**2 * v - 4.4 * u + 10.0 * lap(u)
+        dv = 3.4 * u - u**2 * v + 10.0 * lap(v)
+        return xp.concatenate([xp.reshape(du, (-1,)), xp.reshape(dv, (-1,))])
+
+    return f
+
+
+@pytest.mark.parametrize("framework", ["numpy", "jax", "torch"])
+def test_brusselator_colors_and_values(framework):
+    N = 8
+    xp = {"numpy": np, "jax": jnp, "torch": None}[framework]
+    if framework == "torch":
+        import types
+
+        xp = types.SimpleNamespace(reshape=torch.reshape, roll=lambda a, s, d: torch.roll(a, s, d),
+                                   concatenate=torch.cat)
+    f = _brusselator(N, xp)
+    dense = {"numpy": FD, "jax": adopt.AutoJAX(), "torch": adopt.AutoTorch()}[framework]
+    conv = {"numpy": lambda a: a, "jax": jnp.asarray, "torch": torch.from_numpy}[framework]
+    x = conv(np.random.default_rng(0).uniform(0, 1, 2 * N * N))
+    b = adopt.AutoSparse(dense)
+    prep = adopt.prepare_jacobian(f, b, x)
+    assert adopt.ncolors(prep) <= 12
+    assert adopt.sparsity_pattern(prep).nnz == 6 * 2 * N * N
+    J = adopt.jacobian(f, b, x, prep=prep)
+    Jd = np.asarray(adopt.jacobian(f, dense, x)) if framework != "torch" else adopt.jacobian(f, dense, x).numpy()
+    Js = J.toarray() if sp.issparse(J) else (np.asarray(J.todense()) if framework == "jax" else J.to_dense().numpy())
+    np.testing.assert_allclose(Js, Jd, rtol=1e-6, atol=1e-8)
+
+
+FORMATS = {
+    "csr": sp.csr_array, "csc": sp.csc_array, "coo": sp.coo_array, "values": np.ndarray, "dense": np.ndarray,
+}
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_formats_numpy(fmt):
+    f = lambda x: x[1:] * x[:-1]  # noqa: E731
+    b = adopt.AutoSparse(FD, format=fmt)
+    x = np.arange(1.0, 6.0)
+    prep = adopt.prepare_jacobian(f, b, np.ones(5))
+    J = adopt.jacobian(f, b, x, prep=prep)
+    assert isinstance(J, FORMATS[fmt])
+    P = adopt.sparsity_pattern(prep)
+    rows, cols = P.nonzero()
+    dense = np.zeros((4, 5))
+    dense[rows, cols] = J if fmt == "values" else 0
+    ref = adopt.jacobian(f, FD, x)
+    got = dense if fmt == "values" else (J if fmt == "dense" else J.toarray())
+    np.testing.assert_allclose(got, ref, rtol=1e-8)
+
+
+def test_stable_structure_with_explicit_zeros_and_out():
+    """Values that vanish at x stay stored: the structure never changes (IPOPT reads it once)."""
+    f = lambda x: x[1:] * x[:-1]  # noqa: E731
+    b = adopt.AutoSparse(FD)
+    prep = adopt.prepare_jacobian(f, b, np.ones(5))
+    J1 = adopt.jacobian(f, b, np.ones(5), prep=prep)
+    J0 = adopt.jacobian(f, b, np.zeros(5), prep=prep)
+    assert J0.nnz == J1.nnz == 8 and np.all(J0.data == 0)
+    out = adopt.jacobian(f, b, np.ones(5), prep=prep)
+    res = adopt.jacobian(f, b, np.arange(5.0), prep=prep, out=out)
+    assert res is out
+    np.testing.assert_allclose(out.toarray(), adopt.jacobian(f, FD, np.arange(5.0)), atol=1e-8)
+
+
+def test_jax_bcoo_and_torch_outputs():
+    f = lambda x: x[1:] * x[:-1]  # noqa: E731
+    J = adopt.jacobian(f, adopt.AutoSparse(adopt.AutoJAX()), jnp.arange(5.0))
+    from jax.experimental import sparse as jsparse
+
+    assert isinstance(J, jsparse.BCOO) and J.dtype == jnp.float64
+    Jt = adopt.jacobian(f, adopt.AutoSparse(adopt.AutoTorch()), torch.arange(5.0, dtype=torch.float64))
+    assert Jt.layout == torch.sparse_coo and Jt.dtype == torch.float64
+    np.testing.assert_allclose(np.asarray(J.todense()), Jt.to_dense().numpy())
+
+
+def test_value_forms_and_hessian_triangle():
+    f = lambda x: ((x[1:] - x[:-1]) ** 3).sum()  # noqa: E731
+    x = np.linspace(0, 1, 6)
+    b = adopt.AutoSparse(adopt.AutoJAX(), triangle="lower")
+    prep = adopt.prepare_hessian(f, b, x)
+    y, g, H = adopt.value_gradient_and_hessian(f, b, x, prep=prep)
+    Hd = np.asarray(adopt.hessian(f, adopt.AutoJAX(), x))
+    np.testing.assert_allclose(H.toarray(), np.tril(Hd), atol=1e-12)
+    np.testing.assert_allclose(g, np.asarray(adopt.gradient(f, adopt.AutoJAX(), x)), atol=1e-12)
+    assert np.isclose(float(y), float(f(x)))
+    rows, cols = adopt.sparsity_pattern(prep).nonzero()
+    assert np.all(H.tocoo().row >= H.tocoo().col)
+    yv, J = adopt.value_and_jacobian(lambda x: x**2, adopt.AutoSparse(FD), x)
+    np.testing.assert_allclose(J.toarray(), np.diag(2 * x), atol=1e-8)
+
+
+def test_known_and_dense_detectors():
+    f = lambda x: x[1:] * x[:-1]  # noqa: E731
+    P = sp.eye_array(4, 5, k=0) + sp.eye_array(4, 5, k=1)
+    b = adopt.AutoSparse(FD, sparsity_detector=adopt.KnownSparsityDetector(P))
+    prep = adopt.prepare_jacobian(f, b, np.ones(5))
+    assert adopt.sparsity_pattern(prep).nnz == 8
+    with pytest.raises(ValueError, match=r"pattern of shape \(4, 5\)"):
+        adopt.prepare_jacobian(f, adopt.AutoSparse(FD, sparsity_detector=adopt.KnownSparsityDetector(sp.eye_array(3))), np.ones(5))
+    branchy = lambda x: x * 2 if x[0] > 0 else x ** 3  # noqa: E731
+    with pytest.raises(adopt.SparsityDetectionError, match="DenseSparsityDetector"):
+        adopt.prepare_jacobian(branchy, adopt.AutoSparse(FD), np.ones(3))
+    local = adopt.AutoSparse(FD, sparsity_detector=adopt.DenseSparsityDetector(FD, atol=1e-8))
+    assert adopt.ncolors(adopt.prepare_jacobian(branchy, local, np.ones(3))) == 1
+
+
+def test_constant_that_shapes_the_pattern_is_checked():
+    f = lambda x, idx: x[idx] * x[0]  # noqa: E731
+    b = adopt.AutoSparse(FD)
+    prep = adopt.prepare_jacobian(f, b, np.ones(5), adopt.Constant(np.array([1, 2])))
+    J = adopt.jacobian(f, b, np.arange(5.0), adopt.Constant(np.array([1, 2])), prep=prep)
+    assert J.shape == (2, 5)
+    with pytest.raises(adopt.PreparationMismatchError, match="shapes the sparsity pattern"):
+        adopt.jacobian(f, b, np.arange(5.0), adopt.Constant(np.array([3, 4])), prep=prep)
+    g = lambda x, w: w * x  # noqa: E731
+    prep = adopt.prepare_jacobian(g, b, np.ones(3), adopt.Constant(np.array([1.0, 0.0, 2.0])))
+    adopt.jacobian(g, b, np.ones(3), adopt.Constant(np.array([5.0, 0.0, 0.0])), prep=prep)
+    with pytest.raises(adopt.PreparationMismatchError, match="nonzeros where the preparation had zeros"):
+        adopt.jacobian(g, b, np.ones(3), adopt.Constant(np.array([1.0, 1.0, 1.0])), prep=prep)
+
+
+def test_accessors_on_dense_prep_raise():
+    prep = adopt.prepare_jacobian(np.sin, FD, np.ones(2))
+    with pytest.raises(ValueError, match="not sparse"):
+        adopt.ncolors(prep)
+
+
+def test_non_square_hessian_pattern_is_rejected():
+    bad = adopt.KnownSparsityDetector(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="Hessian"):
+        adopt.prepare_hessian(lambda x: (x**2).sum(), adopt.AutoSparse(FD, sparsity_detector=bad), np.ones(3))
+
+
+def test_other_operators_use_the_dense_backend():
+    b = adopt.AutoSparse(FD)
+    g = adopt.gradient(lambda x: (x**2).sum(), b, np.array([1.0, 2.0]))
+    np.testing.assert_allclose(g, [2.0, 4.0], rtol=1e-8)
