@@ -80,7 +80,9 @@ def converter(source: str, target: str) -> Callable[[Any], Any]:
     if source == "scalar" and target == "numpy":
         return np.asarray
     to_target = _numpy_to(target)
-    if source in ("numpy", "scalar"):
+    if source == "scalar":  # a Python float is float64 (NumPy semantics) on every framework
+        return lambda x: to_target(np.asarray(x))
+    if source == "numpy":
         return to_target
     if source == "torch" and target in ("numpy", "scalar"):
         return lambda x: to_target(x.detach().cpu().numpy())

@@ -100,7 +100,7 @@ class Prep:
         sig = self.x
         if (f is self.f and backend is self.backend and type(x) is sig.type
                 and (sig.shape is None or (x.shape == sig.shape and x.dtype is sig.dtype))
-                and not contexts and tangents is None and self.y is None):
+                and not contexts and not self.contexts and tangents is None and self.y is None):
             return
         self._check_slow(op, f, backend, x, contexts, tangents, y)
 

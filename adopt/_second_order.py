@@ -50,19 +50,21 @@ def default_second_order(backend: AbstractBackend) -> SecondOrder:
     return SecondOrder(backend, backend)
 
 
-def second_order_modes(backend: SecondOrder) -> tuple[str, str]:
+def second_order_modes(backend: SecondOrder, where: str = "SecondOrder") -> tuple[str, str]:
     """The (outer, inner) modes, after checking that outer can differentiate inner."""
     outer, inner = backend.outer, backend.inner
     if not outer.black_box and (inner.black_box or inner.framework != outer.framework):
         raise BackendIncompatibilityError(
-            f"{backend!r}: {type(outer).__name__} cannot differentiate through "
+            f"{where}: {backend!r}: {type(outer).__name__} cannot differentiate through "
             f"{type(inner).__name__} ({inner.framework} code is opaque to {outer.framework}); "
             f"use an inner backend of the same framework, or AutoFiniteDiff() as the outer one"
         )
-    if getattr(outer, "method", None) == "complex" and getattr(inner, "method", None) == "complex":
+    if getattr(outer, "method", None) == "complex" and (not inner.black_box or inner.method == "complex"):
         raise BackendIncompatibilityError(
-            f"{backend!r}: a complex step cannot differentiate another complex step (the inner "
-            "one keeps only the imaginary part); use AutoFiniteDiff(method='central') outside"
+            f"{where}: {backend!r}: a complex step outside needs an inner derivative that is "
+            "analytic in x: real finite differences (central or forward). Another complex step "
+            "keeps only the imaginary part, and JAX/PyTorch gradients reject complex input; use "
+            "AutoFiniteDiff(method='central') outside"
         )
     outer_mode = outer.mode or ("forward" if "pushforward" in outer.primitives else "reverse")
     inner_mode = inner.mode or ("reverse" if "pullback" in inner.primitives else "forward")

@@ -95,6 +95,10 @@ class BackendImpl(ABC):
     def index(self, a: Any) -> Any:
         """A NumPy integer index array as a native one (a constant for compiled functions)."""
 
+    def take(self, a: Any, idx: Any, unique: bool = True) -> Any:
+        """``a[idx]`` for an index array known in bounds (a gather of a decompression)."""
+        return a[idx]
+
     @abstractmethod
     def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
         """``out[s] = sum of values[k] with segments[k] == s``, ``out`` of length ``size``."""

@@ -75,6 +75,9 @@ class JaxImpl(BackendImpl):
     def index(self, a: Any) -> Any:
         return a  # NumPy index arrays are compile-time constants under jax.jit
 
+    def take(self, a: Any, idx: Any, unique: bool = True) -> Any:
+        return a.at[idx].get(mode="promise_in_bounds", unique_indices=unique)
+
     def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
         return jnp.zeros(size, dtype=values.dtype).at[segments].add(values)
 

@@ -155,7 +155,7 @@ def _impls(where: str, backend: Any, second_order: bool) -> tuple[BackendImpl, B
         if not second_order:
             _fail(where, f"{backend!r} is for second-order operators (hessian, hvp, "
                          "second_derivative); pass its outer or inner backend instead", TypeError)
-        modes = second_order_modes(backend)
+        modes = second_order_modes(backend, where)
         return backend.outer.impl(), backend.inner.impl(), modes
     if not isinstance(backend, AbstractBackend):
         _fail(where, f"backend must be AutoJAX(), AutoTorch(), AutoFiniteDiff() or a wrapper of "
@@ -165,7 +165,7 @@ def _impls(where: str, backend: Any, second_order: bool) -> tuple[BackendImpl, B
         return impl, impl, None
     so = default_second_order(backend)
     outer = so.outer.impl()
-    return outer, outer if so.inner == so.outer else so.inner.impl(), second_order_modes(so)
+    return outer, outer if so.inner == so.outer else so.inner.impl(), second_order_modes(so, where)
 
 
 def _check_contexts(where: str, contexts: tuple[Any, ...]) -> None:
@@ -178,7 +178,7 @@ def _check_contexts(where: str, contexts: tuple[Any, ...]) -> None:
                   TypeError)
 
 
-def _native_function(impl: BackendImpl, f: Callable[..., Any], user_kind: str,
+def _native_function(where: str, impl: BackendImpl, f: Callable[..., Any], user_kind: str,
                      contexts: tuple[Any, ...], y_user: Any) -> NativeFn:
     """``f`` as ``fn(x, *dynamic_cvals)`` over ``impl``'s arrays.
 
@@ -191,7 +191,7 @@ def _native_function(impl: BackendImpl, f: Callable[..., Any], user_kind: str,
     from_user = converter(user_kind, impl.kind) if black_box else (lambda a: a)
     slots = _context_slots(contexts)
     if y_user is not None:
-        f = _inplace(impl, f, y_user, to_user)
+        f = _inplace(where, impl, f, y_user, to_user)
 
     def fn(x: Any, *dyn: Any) -> Any:
         args, it = [], iter(dyn)
@@ -225,7 +225,7 @@ def _zeros(impl: BackendImpl, shape: tuple[int, ...], x: Any) -> Any:
     return impl.zeros(shape, x)
 
 
-def _inplace(impl: BackendImpl, f: Callable[..., Any], y_user: Any, to_user: Callable) -> Callable:
+def _inplace(where: str, impl: BackendImpl, f: Callable[..., Any], y_user: Any, to_user: Callable) -> Callable:
     if impl.backend.black_box:
         def oop(x: Any, *c: Any) -> Any:
             y = np.zeros(tuple(y_user.shape), dtype=np.result_type(np.float64 if _is_float64(y_user) else np.float32, _np_dtype(x)))
@@ -235,7 +235,7 @@ def _inplace(impl: BackendImpl, f: Callable[..., Any], y_user: Any, to_user: Cal
         return oop
     if not impl.backend.supports_inplace:
         raise BackendIncompatibilityError(
-            f"{impl.backend!r} cannot run an in-place function f(y, x): {impl.backend.framework} "
+            f"{where}: {impl.backend!r} cannot run an in-place function f(y, x): {impl.backend.framework} "
             "arrays are immutable. Write f out of place (return y), or use AutoTorch() or "
             "AutoFiniteDiff()"
         )
@@ -251,13 +251,15 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
           contexts: tuple[Any, ...], *, y: Any = None, strict: bool = True,
           second_order: bool = False, scalar_x: bool = False, scalar_y: bool = False) -> Setup:
     """Validate, import the backend(s), build the native function and probe it at ``x``."""
+    where = f"{where} with {backend!r}"
     if not callable(f):
         _fail(where, f"f must be callable; got {type(f).__name__}", TypeError)
     _check_float(where, "x", x)
     user_kind = array_kind(x)
     if scalar_x and getattr(x, "ndim", 0) != 0:
+        fix = "use hvp or hessian" if second_order else "use pushforward with a tangent, or jacobian"
         _fail(where, f"x must be a scalar (a Python float or a 0-d array); got shape "
-                     f"{tuple(x.shape)}: use pushforward with a tangent, or jacobian")
+                     f"{tuple(x.shape)}: {fix}")
     _check_contexts(where, contexts)
     dense = dense_backend(backend, second_order)
     outer, inner, modes = _impls(where, dense, second_order)
@@ -270,8 +272,8 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
     ctx_to_native = _context_converter(contexts, outer)
     x_nat = to_native(x)
     cvals = ctx_to_native(contexts)
-    fn = _native_function(outer, f, user_kind, contexts, y)
-    fn_inner = fn if inner is outer else _native_function(inner, f, user_kind, contexts, y)
+    fn = _native_function(where, outer, f, user_kind, contexts, y)
+    fn_inner = fn if inner is outer else _native_function(where, inner, f, user_kind, contexts, y)
     y_nat = outer.probe(fn, x_nat, cvals, where)
     if scalar_y and math.prod(tuple(y_nat.shape)) != 1 or scalar_y and len(y_nat.shape) != 0:
         _fail(where, f"{operator} needs f to return a scalar; f returned shape "

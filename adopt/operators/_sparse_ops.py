@@ -137,9 +137,12 @@ def _guard(run: Callable, s: Setup) -> Callable:
 
 
 # ---- output formats ---------------------------------------------------------------------
+def _format_name(s: Setup, backend: AutoSparse) -> str:
+    return backend.format or {"jax": "bcoo", "torch": "torch_coo"}.get(array_kind(s.x_user), "csr")
+
+
 def _formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int, int]) -> Callable[[Any], Any]:
-    kind = array_kind(s.x_user)
-    fmt = backend.format or {"jax": "bcoo", "torch": "torch_coo"}.get(kind, "csr")
+    fmt = _format_name(s, backend)
     rows, cols = info.rows, info.cols
     if fmt == "values":
         return lambda v: v
@@ -229,19 +232,21 @@ def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
     return _finish(s, backend, h, info, shape)
 
 
-def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: tuple[int, int],
-            heads: int = 1) -> Prep:
-    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
-    only = s.compile(s.core(h, 0, lambda r: r[-1]), s.x, *s.cvals)
+def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: tuple[int, int]) -> Prep:
+    """Compile once: the value form; the plain operator drops the value (an extra output costs
+    far less than a second compilation). JAX-in, JAX-out formats are built inside the jit."""
     fmt = _formatter(s, backend, info, shape)
-    run_only, run_both = s.runner(only), s.runner(both)
+    inside = s.outer.kind == "jax" and array_kind(s.x_user) == "jax" and _format_name(s, backend) in ("bcoo", "dense")
+    pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
+    run_both = s.runner(s.compile(s.core(h, 0, pick), s.x, *s.cvals))
+    out = (lambda v: v) if inside else fmt
 
     def run(x: Any, T: tuple, cs: tuple) -> Any:
-        return fmt(run_only(x, T, cs))
+        return out(run_both(x, T, cs)[-1])
 
     def run_value(x: Any, T: tuple, cs: tuple) -> Any:
         r = run_both(x, T, cs)
-        return (*r[:-1], fmt(r[-1]))
+        return (*r[:-1], out(r[-1]))
 
     return s.prep(_guard(run, s), _guard(run_value, s), sparse=info)
 
@@ -249,13 +254,13 @@ def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape:
 def _forward(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, SparseInfo]:
     k = _count(colors)
     rows, cols = P.nonzero()
-    idx = s.outer.index(colors[cols] * s.shapes.m + rows)
+    idx, take = s.outer.index(colors[cols] * s.shapes.m + rows), s.outer.take
     seeds = _seeds(s, colors, k, s.shapes.x_shape)
     vpf = d.value_and_pushforward(s.outer, s.fn, s.shapes)
 
     def h(x: Any, *c: Any) -> tuple[Any, Any]:
         yv, TY = vpf(x, seeds, *c)
-        return yv, TY.reshape(-1)[idx]
+        return yv, take(TY.reshape(-1), idx)
 
     return h, SparseInfo(P, "forward", colors, None, k, rows, cols)
 
@@ -263,13 +268,13 @@ def _forward(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, S
 def _reverse(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, SparseInfo]:
     k = _count(colors)
     rows, cols = P.nonzero()
-    idx = s.outer.index(colors[rows] * s.shapes.n + cols)
+    idx, take = s.outer.index(colors[rows] * s.shapes.n + cols), s.outer.take
     seeds = _seeds(s, colors, k, s.shapes.y_shape)
     vpb = d.value_and_pullback(s.outer, s.fn, s.shapes)
 
     def h(x: Any, *c: Any) -> tuple[Any, Any]:
         yv, TX = vpb(x, seeds, *c)
-        return yv, TX.reshape(-1)[idx]
+        return yv, take(TX.reshape(-1), idx)
 
     return h, SparseInfo(P, "reverse", None, colors, k, rows, cols)
 
@@ -311,7 +316,7 @@ def _mixed(s: Setup, mm: MixedMode, P: sp.csr_array, coloring: GreedyColoring) -
         if seeds_r is not None:
             yv, TX = vpb(x, seeds_r, *c)
             parts.append(TX.reshape(-1))
-        return yv, cat(parts)[idx]
+        return yv, s.outer.take(cat(parts), idx)
 
     rows, cols = dec.rows, dec.cols
     return h, SparseInfo(P, "mixed", cc, rc, kf + rev_used.size, rows, cols)
@@ -381,7 +386,9 @@ def _symmetric_decompressor(s: Setup, dec: Any, keep: np.ndarray) -> Callable[[A
     if isinstance(dec, col.SymmetricDecompression):
         ci = dec.compressed_index[keep]
         idx = impl.index((ci % k) * n + ci // k)
-        return lambda HT: HT.reshape(-1)[idx]
+        return lambda HT: impl.take(HT.reshape(-1), idx, unique=False)
+    if impl.kind == "jax":
+        return _jax_substitution(dec, keep)
     levels = [(impl.index(lv.target), impl.index(lv.index), impl.index(lv.segment), impl.index(lv.source),
                int(lv.target.size)) for lv in dec.levels]
     canonical = impl.index(dec.canonical[keep])
@@ -390,9 +397,51 @@ def _symmetric_decompressor(s: Setup, dec: Any, keep: np.ndarray) -> Callable[[A
     def substitute(HT: Any) -> Any:
         flat = HT.T.reshape(-1)
         values = impl.zeros((nnz,), flat)
-        for target, index, segment, source, size in levels:
+        for target, index, segment, source, size in levels:  # eager: a few vectorised ops each
             known = impl.segment_sum(values[source], segment, size)
             values = impl.set_at(values, target, flat[index] - known)
         return values[canonical]
 
+    return substitute
+
+
+def _pad(arrays: list[np.ndarray], fill: int) -> np.ndarray:
+    width = max((a.size for a in arrays), default=0)
+    out = np.full((len(arrays), max(width, 1)), fill, dtype=np.int64)
+    for i, a in enumerate(arrays):
+        out[i, : a.size] = a
+    return out
+
+
+def _jax_substitution(dec: Any, keep: np.ndarray) -> Callable[[Any], Any]:
+    """Substitution as one ``lax.scan`` over padded levels, so compilation does not unroll them.
+
+    The buffer has two extra slots: ``nnz`` absorbs padded writes, ``nnz + 1`` stays zero for
+    padded reads; the compressed products get one zero appended for padded indices.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    nnz, nflat = dec.rows.size, dec.shape[0] * dec.ncolors
+    lv = dec.levels
+    width = max((int(level.target.size) for level in lv), default=1)
+    target = _pad([level.target for level in lv], nnz)
+    index = _pad([level.index for level in lv], nflat)
+    segment = _pad([level.segment for level in lv], width)
+    source = _pad([level.source for level in lv], nnz + 1)
+    canonical = dec.canonical[keep]
+    k, n = dec.ncolors, dec.shape[0]
+
+    def substitute(HT: Any) -> Any:
+        flat = jnp.concatenate([HT.T.reshape(-1), jnp.zeros(1, HT.dtype)])
+
+        def level(values: Any, arrays: tuple) -> tuple[Any, None]:
+            tgt, idx, seg, src = arrays
+            known = jnp.zeros(width + 1, values.dtype).at[seg].add(values[src])
+            return values.at[tgt].set(flat[idx] - known[:width]), None
+
+        values, _ = jax.lax.scan(level, jnp.zeros(nnz + 2, HT.dtype), (target, index, segment, source))
+        return values[canonical]
+
+    del k, n
     return substitute

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from adopt._arrays import array_kind
+from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend
@@ -52,7 +53,7 @@ def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> 
     """
     cin, cout, stack = s.to_native, s.from_native, s.outer.stack
     head = cout(head)
-    check = same_point_check(s.operator, s.x_user) if s.strict else (lambda x: None)
+    check = same_point_check(s.where, s.operator, s.x_user) if s.strict else (lambda x: None)
 
     def results(x: Any, T: tuple) -> tuple:
         check(x)
@@ -63,7 +64,7 @@ def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> 
     return (lambda x, T, cs: results(x, T)), (lambda x, T, cs: (head, results(x, T)))
 
 
-def same_point_check(operator: str, x0: Any) -> Callable[[Any], None]:
+def same_point_check(where: str, operator: str, x0: Any) -> Callable[[Any], None]:
     """A same-point prep is valid only at its point: check that x has the same values."""
     ref = np.array(x0.detach().cpu() if array_kind(x0) == "torch" else x0)
 
@@ -72,8 +73,8 @@ def same_point_check(operator: str, x0: Any) -> Callable[[Any], None]:
             return
         xs = np.asarray(x.detach().cpu() if array_kind(x) == "torch" else x)
         if not np.array_equal(xs, ref):
-            raise ValueError(
-                f"{operator}: a same-point prep was used at a different x; use "
+            raise PreparationMismatchError(
+                f"{where}: a same-point prep was used at a different x; use "
                 f"prepare_{operator}(...) for a prep that is reusable at any point"
             )
 
