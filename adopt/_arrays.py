@@ -86,4 +86,6 @@ def converter(source: str, target: str) -> Callable[[Any], Any]:
         return to_target
     if source == "torch" and target in ("numpy", "scalar"):
         return lambda x: to_target(x.detach().cpu().numpy())
+    if target == "torch":  # JAX buffers are read-only; torch wants writable memory
+        return lambda x: to_target(np.array(x))
     return lambda x: to_target(_to_numpy(x))

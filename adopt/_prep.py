@@ -97,10 +97,12 @@ class Prep:
         The common case (everything matches) costs a few identity comparisons; messages are
         only formatted on a mismatch.
         """
-        sig = self.x
-        if (f is self.f and backend is self.backend and type(x) is sig.type
-                and (sig.shape is None or (x.shape == sig.shape and x.dtype is sig.dtype))
-                and not contexts and not self.contexts and tangents is None and self.y is None):
+        if (f is self.f and backend is self.backend and _matches(x, self.x)
+                and len(contexts) == len(self.contexts)
+                and all(_context_matches(c, s) for c, s in zip(contexts, self.contexts))
+                and (tangents is None or (type(tangents) is tuple and len(tangents) == self.ntangents
+                                          and all(_matches(t, self.tangent) for t in tangents)))
+                and (self.y is None or _matches(y, self.y))):
             return
         self._check_slow(op, f, backend, x, contexts, tangents, y)
 
@@ -146,6 +148,20 @@ class Prep:
             parts.append(f"y={self.y}")
         parts.append(f"strict={self.strict}")
         return f"Prep({', '.join(parts)})"
+
+
+def _matches(a: Any, sig: ArraySig) -> bool:
+    if type(a) is not sig.type:
+        return False
+    return sig.shape is None or (a.shape == sig.shape and (a.dtype is sig.dtype or a.dtype == sig.dtype))
+
+
+def _context_matches(c: Any, s: ContextSig) -> bool:
+    if type(c) is not s.cls:
+        return False
+    if s.sig is None:
+        return c.value is s.static or c.value == s.static
+    return _matches(c.value, s.sig)
 
 
 def _ctx_str(c: ContextSig) -> str:

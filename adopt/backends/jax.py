@@ -27,7 +27,7 @@ class JaxImpl(BackendImpl):
 
     kind: ClassVar[str] = "jax"
     native: ClassVar[frozenset[str]] = frozenset(
-        {"value_and_gradient", "gradient_and_hvp", "pushforward_same_point",
+        {"value_and_gradient", "gradient_and_hvp", "value_gradient_and_hessian", "pushforward_same_point",
          "pullback_same_point", "hvp_same_point"}
     )
 
@@ -109,6 +109,19 @@ class JaxImpl(BackendImpl):
         def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
             g, lin = jax.linearize(lambda x_: grad(x_, *c), x)
             return g, jax.vmap(lin)(T)
+
+        return h
+
+    def value_gradient_and_hessian(self, fn: NativeFn) -> NativeFn:
+        vg = jax.value_and_grad(fn)
+
+        def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+            def g_aux(x_: Any) -> tuple[Any, Any]:
+                y, g = vg(x_, *c)
+                return g, (y, g)
+
+            H, (y, g) = jax.jacfwd(g_aux, has_aux=True)(x)
+            return y, g, H.reshape(x.size, x.size)
 
         return h
 

@@ -16,6 +16,7 @@ from adopt.backends._base import BackendImpl, NativeFn
 
 try:
     import torch
+    import torch.autograd.forward_ad as fwAD
     from torch import func as tf
 except ImportError as e:  # pragma: no cover - exercised when torch is absent
     raise MissingDependencyError(
@@ -28,7 +29,7 @@ def _grad(y: Any, x: Any, ty: Any, *, batched: bool = False, create_graph: bool 
     """``torch.autograd.grad`` that returns zeros where ``y`` does not depend on ``x``."""
     if not y.requires_grad:
         shape = (ty.shape[0], *x.shape) if batched else x.shape
-        return torch.zeros(shape, dtype=x.dtype)
+        return torch.zeros(shape, dtype=x.dtype)  # y does not depend on x
     (g,) = torch.autograd.grad(y, x, ty, is_grads_batched=batched, create_graph=create_graph,
                                retain_graph=retain_graph, allow_unused=True)
     if g is None:
@@ -108,7 +109,21 @@ class TorchImpl(BackendImpl):
             return tf.vmap(lambda t: tf.jvp(lambda x_: fn(x_, *c), (x,), (t,)),
                            out_dims=(None, 0))(T)
 
-        return h
+        if nested:
+            return h
+
+        def h_eager(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
+            if T.shape[0] > 1:
+                return h(x, T, *c)
+            # one tangent: eager dual numbers are ~3x faster than torch.func.jvp under vmap
+            with fwAD.dual_level():
+                y = fn(fwAD.make_dual(x, T[0]), *c)
+                primal, tangent = fwAD.unpack_dual(y)
+            if tangent is None:
+                tangent = torch.zeros_like(primal)
+            return primal, tangent[None]
+
+        return h_eager
 
     def value_and_pullback(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         if nested:
@@ -141,7 +156,7 @@ class TorchImpl(BackendImpl):
         def h(x: Any, *c: Any) -> tuple[Any, Any]:
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
-            return y.detach(), _grad(y, xg, torch.ones_like(y))
+            return y.detach(), _grad(y, xg, None)
 
         return h
 
@@ -149,7 +164,7 @@ class TorchImpl(BackendImpl):
         def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
-            g = _grad(y, xg, torch.ones_like(y), create_graph=True)
+            g = _grad(y, xg, None, create_graph=True)
             batched = T.shape[0] > 1
             HT = _grad(g, xg, T if batched else T[0], batched=batched)
             return g.detach(), HT if batched else HT[None]
@@ -174,7 +189,7 @@ class TorchImpl(BackendImpl):
     def hvp_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
         xg = x.detach().requires_grad_(True)
         y = fn(xg, *cvals)
-        g = _grad(y, xg, torch.ones_like(y), create_graph=True)
+        g = _grad(y, xg, None, create_graph=True)
 
         def apply(T: Any) -> Any:
             if T.shape[0] == 1:

@@ -77,11 +77,16 @@ class Setup:
     contexts: tuple[Any, ...]
     y_user: Any
     strict: bool
+    warm: bool                  # run compiled functions once at preparation (False: one-shot prep)
 
     def compile(self, core: NativeFn, *warm: Any) -> NativeFn:
-        """Compile a native core once, and run it at the preparation point so no call compiles."""
+        """Compile a native core once, and run it at the preparation point so no call compiles.
+
+        The one-shot preps of unprepared calls skip the warm-up: the one call they serve
+        compiles just the variant it uses.
+        """
         compiled = self.outer.compile(core)
-        if self.outer.compiles:
+        if self.outer.compiles and self.warm:
             compiled(*warm)
         return compiled
 
@@ -248,9 +253,12 @@ def _np_dtype(x: Any) -> Any:
 
 
 def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any,
-          contexts: tuple[Any, ...], *, y: Any = None, strict: bool = True,
+          contexts: tuple[Any, ...], *, y: Any = None, strict: bool | None = True,
           second_order: bool = False, scalar_x: bool = False, scalar_y: bool = False) -> Setup:
-    """Validate, import the backend(s), build the native function and probe it at ``x``."""
+    """Validate, import the backend(s), build the native function and probe it at ``x``.
+
+    ``strict=None`` marks the one-shot prep of an unprepared call: no checks, no warm-up.
+    """
     where = f"{where} with {backend!r}"
     if not callable(f):
         _fail(where, f"f must be callable; got {type(f).__name__}", TypeError)
@@ -283,7 +291,7 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
     shapes_inner = Shapes(shapes.x_shape, shapes.y_shape, x_in) if inner is not outer else shapes
     return Setup(where, operator, f, backend, dense, outer, inner, modes, fn, fn_inner, x_nat, cvals,
                  y_nat, shapes, shapes_inner, to_native, from_native, ctx_to_native, x, contexts,
-                 y, strict)
+                 y, bool(strict), strict is not None)
 
 
 def _check_precision(where: str, impl: BackendImpl, x: Any, contexts: tuple[Any, ...]) -> None:

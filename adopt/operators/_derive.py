@@ -15,7 +15,7 @@ from typing import Any, Callable
 from adopt.backends._base import BackendImpl, NativeFn
 
 __all__ = [
-    "Shapes", "value_and_pushforward", "value_and_pullback", "value_and_jacobian",
+    "Shapes", "basis", "value_and_pushforward", "value_and_pullback", "value_and_jacobian",
     "value_and_gradient", "gradient_and_hvp", "derivative_and_second",
 ]
 
@@ -38,6 +38,19 @@ class Shapes:
 
     def of_gradient(self) -> "Shapes":
         return Shapes(self.x_shape, self.x_shape, self.like)
+
+
+def basis(impl: BackendImpl, n: int, shape: tuple[int, ...], like: Any) -> Callable[[], Any]:
+    """The ``n`` unit tangents of ``shape``, as a zero-argument function.
+
+    A compiling backend builds it inside the traced function, where XLA fuses it (a captured
+    ``n x n`` constant makes the batched products several times slower); the others build it
+    once, here, at preparation.
+    """
+    if impl.compiles:
+        return lambda: impl.eye(n, like).reshape((n, *shape))
+    fixed = impl.eye(n, like).reshape((n, *shape))
+    return lambda: fixed
 
 
 def _has(impl: BackendImpl, primitive: str) -> bool:
@@ -87,18 +100,18 @@ def value_and_jacobian(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool 
     """``(x, *c) -> (y, J)`` with ``J`` of shape ``(y.size, x.size)``: one batched call over a basis."""
     if jacobian_mode(impl, s, mode) == "forward":
         vpf = impl.value_and_pushforward(fn, nested)
-        basis = impl.eye(s.n, s.like).reshape((s.n, *s.x_shape))
+        unit = basis(impl, s.n, s.x_shape, s.like)
 
         def h_fwd(x: Any, *c: Any) -> tuple[Any, Any]:
-            y, TY = vpf(x, basis, *c)
+            y, TY = vpf(x, unit(), *c)
             return y, TY.reshape(s.n, s.m).T
 
         return h_fwd
     vpb = impl.value_and_pullback(fn, nested)
-    cobasis = impl.eye(s.m, s.like).reshape((s.m, *s.y_shape))
+    counit = basis(impl, s.m, s.y_shape, s.like)
 
     def h_rev(x: Any, *c: Any) -> tuple[Any, Any]:
-        y, TX = vpb(x, cobasis, *c)
+        y, TX = vpb(x, counit(), *c)
         return y, TX.reshape(s.m, s.n)
 
     return h_rev

@@ -39,7 +39,7 @@ def run_tangent_op(op: str, prepare: Callable[..., Prep], f: Any, backend: Any, 
     """Prepare if needed, check, and run."""
     if prep is None:
         kw = {} if y is None else {"y": y}
-        prep = prepare(f, backend, x, tangents, *contexts, strict=False, **kw)
+        prep = prepare(f, backend, x, tangents, *contexts, strict=None, **kw)
     elif prep.strict:
         prep.check(op, f, backend, x, contexts, tangents, y)
     return execute(op, prep, x, tangents, contexts, value, y)

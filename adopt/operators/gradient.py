@@ -32,7 +32,7 @@ def prepare_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
 
 def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
     if prep is None:
-        prep = prepare_gradient(f, backend, x, *contexts, strict=False)
+        prep = prepare_gradient(f, backend, x, *contexts, strict=None)
     elif prep.strict:
         prep.check(op, f, backend, x, contexts)
     return (prep.run_value if value else prep.run)(x, (), contexts)

@@ -6,7 +6,9 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
-from adopt.operators._common import execute, setup, store
+from adopt._second_order import SecondOrder
+from adopt.operators._common import Setup, execute, setup, store
+from adopt.operators._derive import basis
 from adopt.operators.hvp import hvp_function
 
 __all__ = ["prepare_hessian", "hessian", "value_gradient_and_hessian"]
@@ -34,23 +36,33 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
         return prepare_sparse_hessian(f, backend, x, contexts, strict)
     s = setup("hessian", "prepare_hessian", f, backend, x, contexts, strict=strict,
               second_order=True, scalar_y=True)
-    ghv = hvp_function(s)
-    n = s.shapes.n
-    basis = s.outer.eye(n, s.x).reshape((n, *s.shapes.x_shape))
-    fn = s.fn
-
-    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
-        g, HT = ghv(x, basis, *c)
-        return fn(x, *c), g, HT.reshape(n, n)
+    h = hessian_function(s)
 
     both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
     only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
     return s.prep(s.runner(only), s.runner(both))
 
 
+def hessian_function(s: Setup) -> Any:
+    """The native ``(x, *c) -> (y, g, H)``: the backend's own Hessian if it has one (JAX's
+    forward-over-reverse ``jacfwd(grad)``), else one batched HVP over the unit tangents."""
+    if not isinstance(s.dense, SecondOrder) and "value_gradient_and_hessian" in s.outer.native:
+        return s.outer.value_gradient_and_hessian(s.fn)
+    ghv = hvp_function(s)
+    n = s.shapes.n
+    unit = basis(s.outer, n, s.shapes.x_shape, s.x)
+    fn = s.fn
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+        g, HT = ghv(x, unit(), *c)
+        return fn(x, *c), g, HT.reshape(n, n)
+
+    return h
+
+
 def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
     if prep is None:
-        prep = prepare_hessian(f, backend, x, *contexts, strict=False)
+        prep = prepare_hessian(f, backend, x, *contexts, strict=None)
     elif prep.strict:
         prep.check(op, f, backend, x, contexts)
     return execute(op, prep, x, (), contexts, value)

@@ -42,7 +42,7 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
 def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool,
          y: Any) -> Any:
     if prep is None:
-        prep = prepare_jacobian(f, backend, x, *contexts, y=y, strict=False)
+        prep = prepare_jacobian(f, backend, x, *contexts, y=y, strict=None)
     elif prep.strict:
         prep.check(op, f, backend, x, contexts, None, y)
     return execute(op, prep, x, (), contexts, value, y)

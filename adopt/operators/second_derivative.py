@@ -37,7 +37,7 @@ def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *cont
 
 def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
     if prep is None:
-        prep = prepare_second_derivative(f, backend, x, *contexts, strict=False)
+        prep = prepare_second_derivative(f, backend, x, *contexts, strict=None)
     elif prep.strict:
         prep.check(op, f, backend, x, contexts)
     return execute(op, prep, x, (), contexts, value)
