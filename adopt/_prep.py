@@ -98,13 +98,19 @@ class Prep:
         only formatted on a mismatch.
         """
         if (f is self.f and backend is self.backend and _matches(x, self.x)
-                and len(contexts) == len(self.contexts)
-                and all(_context_matches(c, s) for c, s in zip(contexts, self.contexts))
-                and (tangents is None or (type(tangents) is tuple and len(tangents) == self.ntangents
-                                          and all(_matches(t, self.tangent) for t in tangents)))
+                and (not contexts and not self.contexts or self._contexts_match(contexts))
+                and (tangents is None or self._tangents_match(tangents))
                 and (self.y is None or _matches(y, self.y))):
             return
         self._check_slow(op, f, backend, x, contexts, tangents, y)
+
+    def _contexts_match(self, contexts: tuple[Any, ...]) -> bool:
+        return len(contexts) == len(self.contexts) and all(
+            _context_matches(c, s) for c, s in zip(contexts, self.contexts))
+
+    def _tangents_match(self, tangents: Any) -> bool:
+        return type(tangents) is tuple and len(tangents) == self.ntangents and all(
+            _matches(t, self.tangent) for t in tangents)
 
     def _check_slow(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
                     tangents: tuple[Any, ...] | None, y: Any) -> None:

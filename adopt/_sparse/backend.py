@@ -37,7 +37,7 @@ class GreedyColoring:
     GreedyColoring(order=('natural', 'largest_first'), symmetric='acyclic', seed=0)
     """
 
-    order: str | tuple[str, ...] = ("natural", "largest_first", "smallest_last")
+    order: str | tuple[str, ...] = ("natural", "largest_first")
     symmetric: Literal["star", "acyclic"] = "star"
     seed: int = 0
 

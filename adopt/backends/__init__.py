@@ -43,6 +43,7 @@ class AutoJAX(AbstractBackend):
 
     mode: Mode = None
     framework: ClassVar[str] = "jax"
+    tie_mode: ClassVar[str] = "forward"
     primitives: ClassVar[frozenset[str]] = frozenset({"pushforward", "pullback"})
     supports_inplace: ClassVar[bool] = False
     black_box: ClassVar[bool] = False
@@ -79,6 +80,9 @@ class AutoTorch(AbstractBackend):
 
     mode: Mode = None
     framework: ClassVar[str] = "torch"
+    #: on a tie, sparse Jacobians use reverse mode: eager batched backward passes are ~3x
+    #: faster than torch.func.jvp under vmap
+    tie_mode: ClassVar[str] = "reverse"
     primitives: ClassVar[frozenset[str]] = frozenset({"pushforward", "pullback"})
     supports_inplace: ClassVar[bool] = True
     black_box: ClassVar[bool] = False

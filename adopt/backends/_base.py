@@ -32,6 +32,8 @@ class AbstractBackend(ABC):
     supports_inplace: ClassVar[bool]
     #: whether this backend can differentiate through another backend's code (black box)
     black_box: ClassVar[bool]
+    #: the mode a sparse Jacobian uses when column and row colorings tie
+    tie_mode: ClassVar[str] = "forward"
     #: pip extra that provides the framework, for install hints
     extra: ClassVar[str]
 

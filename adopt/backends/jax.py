@@ -27,7 +27,8 @@ class JaxImpl(BackendImpl):
 
     kind: ClassVar[str] = "jax"
     native: ClassVar[frozenset[str]] = frozenset(
-        {"value_and_gradient", "gradient_and_hvp", "value_gradient_and_hessian", "pushforward_same_point",
+        {"value_and_gradient", "gradient_and_hvp", "value_gradient_and_hvp", "value_gradient_and_hessian",
+         "pushforward_same_point",
          "pullback_same_point", "hvp_same_point"}
     )
 
@@ -109,6 +110,15 @@ class JaxImpl(BackendImpl):
         def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
             g, lin = jax.linearize(lambda x_: grad(x_, *c), x)
             return g, jax.vmap(lin)(T)
+
+        return h
+
+    def value_gradient_and_hvp(self, fn: NativeFn) -> NativeFn:
+        vg = jax.value_and_grad(fn)
+
+        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any, Any]:
+            (y, g), lin = jax.linearize(lambda x_: vg(x_, *c), x)
+            return y, g, jax.vmap(lambda t: lin(t)[1])(T)
 
         return h
 

@@ -79,14 +79,15 @@ class Setup:
     strict: bool
     warm: bool                  # run compiled functions once at preparation (False: one-shot prep)
 
-    def compile(self, core: NativeFn, *warm: Any) -> NativeFn:
+    def compile(self, core: NativeFn, *warm: Any, eager: bool = True) -> NativeFn:
         """Compile a native core once, and run it at the preparation point so no call compiles.
 
         The one-shot preps of unprepared calls skip the warm-up: the one call they serve
-        compiles just the variant it uses.
+        compiles just the variant it uses. ``eager=False`` leaves a variant to compile at its
+        first call (sparse preps do so for their value form, keeping preparation at one compile).
         """
         compiled = self.outer.compile(core)
-        if self.outer.compiles and self.warm:
+        if self.outer.compiles and self.warm and eager:
             compiled(*warm)
         return compiled
 

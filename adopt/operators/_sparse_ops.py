@@ -22,7 +22,7 @@ from adopt._sparse import coloring as col
 from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
 from adopt.operators import _derive as d
 from adopt.operators._common import Setup, setup
-from adopt.operators.hvp import hvp_function
+from adopt.operators.hvp import value_hvp_function
 
 __all__ = ["prepare_sparse_jacobian", "prepare_sparse_hessian", "SparseInfo"]
 
@@ -154,7 +154,8 @@ def _formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int
         from jax.experimental import sparse as jsparse
         import jax.numpy as jnp
 
-        idx = jnp.asarray(np.stack([rows, cols], axis=1))
+        itype = np.int32 if max(shape) < 2**31 else np.int64  # half the bytes each call returns
+        idx = jnp.asarray(np.stack([rows, cols], axis=1).astype(itype))
         return lambda v: jsparse.BCOO((jnp.asarray(v), idx), shape=shape, indices_sorted=True,
                                       unique_indices=True)
     import torch
@@ -210,7 +211,9 @@ def _jacobian_mode(backend: AutoSparse, P: sp.csr_array, coloring: GreedyColorin
     if dense.mode == "reverse" or not has_fwd:
         return "reverse", col.row_coloring(P, order, seed=seed)
     cc, rc = col.column_coloring(P, order, seed=seed), col.row_coloring(P, order, seed=seed)
-    return ("forward", cc) if _count(cc) <= _count(rc) else ("reverse", rc)
+    if _count(cc) == _count(rc):
+        return ("forward", cc) if dense.tie_mode == "forward" else ("reverse", rc)
+    return ("forward", cc) if _count(cc) < _count(rc) else ("reverse", rc)
 
 
 def _count(colors: np.ndarray) -> int:
@@ -233,16 +236,18 @@ def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
 
 
 def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: tuple[int, int]) -> Prep:
-    """Compile once: the value form; the plain operator drops the value (an extra output costs
-    far less than a second compilation). JAX-in, JAX-out formats are built inside the jit."""
+    """Compile the plain form at preparation, and the value form at its first call: an unused
+    value output costs a JAX call ~10%, and a second compilation would double preparation.
+    JAX-in, JAX-out formats are built inside the jit."""
     fmt = _formatter(s, backend, info, shape)
     inside = s.outer.kind == "jax" and array_kind(s.x_user) == "jax" and _format_name(s, backend) in ("bcoo", "dense")
     pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
-    run_both = s.runner(s.compile(s.core(h, 0, pick), s.x, *s.cvals))
+    run_both = s.runner(s.compile(s.core(h, 0, pick), s.x, *s.cvals, eager=False))
+    run_only = s.runner(s.compile(s.core(h, 0, lambda r: pick(r)[-1]), s.x, *s.cvals))
     out = (lambda v: v) if inside else fmt
 
     def run(x: Any, T: tuple, cs: tuple) -> Any:
-        return out(run_both(x, T, cs)[-1])
+        return out(run_only(x, T, cs))
 
     def run_value(x: Any, T: tuple, cs: tuple) -> Any:
         r = run_both(x, T, cs)
@@ -358,14 +363,13 @@ def prepare_sparse_hessian(f: Callable[..., Any], backend: AutoSparse, x: Any,
         dec = col.acyclic_decompression(P, colors)
     n, k = s.shapes.n, dec.ncolors
     keep = _triangle(backend.triangle, dec.rows, dec.cols)
-    ghv = hvp_function(s)
+    vghv = value_hvp_function(s)
     seeds = _seeds(s, np.asarray(colors), k, s.shapes.x_shape)
     decompress = _symmetric_decompressor(s, dec, keep)
-    fn = s.fn
 
     def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
-        g, HT = ghv(x, seeds, *c)
-        return fn(x, *c), g, decompress(HT.reshape(k, n))
+        y, g, HT = vghv(x, seeds, *c)
+        return y, g, decompress(HT.reshape(k, n))
 
     info = SparseInfo(P, coloring.symmetric, np.asarray(colors), np.asarray(colors), k,
                       dec.rows[keep], dec.cols[keep])

@@ -9,7 +9,7 @@ from adopt._sparse.backend import AutoSparse
 from adopt._second_order import SecondOrder
 from adopt.operators._common import Setup, execute, setup, store
 from adopt.operators._derive import basis
-from adopt.operators.hvp import hvp_function
+from adopt.operators.hvp import value_hvp_function
 
 __all__ = ["prepare_hessian", "hessian", "value_gradient_and_hessian"]
 
@@ -48,14 +48,13 @@ def hessian_function(s: Setup) -> Any:
     forward-over-reverse ``jacfwd(grad)``), else one batched HVP over the unit tangents."""
     if not isinstance(s.dense, SecondOrder) and "value_gradient_and_hessian" in s.outer.native:
         return s.outer.value_gradient_and_hessian(s.fn)
-    ghv = hvp_function(s)
+    vghv = value_hvp_function(s)
     n = s.shapes.n
     unit = basis(s.outer, n, s.shapes.x_shape, s.x)
-    fn = s.fn
 
     def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
-        g, HT = ghv(x, unit(), *c)
-        return fn(x, *c), g, HT.reshape(n, n)
+        y, g, HT = vghv(x, unit(), *c)
+        return y, g, HT.reshape(n, n)
 
     return h
 

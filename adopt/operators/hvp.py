@@ -25,6 +25,18 @@ def hvp_function(s: Setup) -> Any:
     return d.gradient_and_hvp(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.modes, s.bridge)
 
 
+def value_hvp_function(s: Setup) -> Any:
+    """The native ``(x, T, *c) -> (y, g, HT)``: one linearisation where the backend has it."""
+    if not isinstance(s.dense, SecondOrder) and "value_gradient_and_hvp" in s.outer.native:
+        return s.outer.value_gradient_and_hvp(s.fn)
+    ghv, fn = hvp_function(s), s.fn
+
+    def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any, Any]:
+        return (fn(x, *c), *ghv(x, T, *c))
+
+    return h
+
+
 def prepare_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
                 strict: bool = True) -> Prep:
     """Prepare :func:`hvp` and :func:`gradient_and_hvp` for a batch of ``len(tx)`` tangents.
