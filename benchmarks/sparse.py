@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 import adopt
 from adopt._bench import environment, measure_all, stderr_progress
+from adopt._sparse_bench import brusselator_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -48,39 +49,17 @@ class Row:
         return self.call_us / self.primal_us
 
 
-# ---- the Brusselator right-hand side in each framework ------------------------------------
-def brusselator(N: int, xp: Any, roll: Callable, cat: Callable) -> Callable[[Any], Any]:
-    """2D Brusselator RHS on an N x N periodic grid, x = [u, v] (n = 2 N^2)."""
-    A, B, alpha = 3.4, 1.0, 10.0
-
-    def f(x: Any) -> Any:
-        u = x[: N * N].reshape(N, N)
-        v = x[N * N:].reshape(N, N)
-
-        def lap(w: Any) -> Any:
-            return roll(w, 1, 0) + roll(w, -1, 0) + roll(w, 1, 1) + roll(w, -1, 1) - 4 * w
-
-        du = B + u**2 * v - (A + 1) * u + alpha * lap(u)
-        dv = A * u - u**2 * v + alpha * lap(v)
-        return cat([du.reshape(-1), dv.reshape(-1)])
-
-    return f
-
-
+# ---- the Brusselator right-hand side in each framework (shared with `adopt demo`) ----------
 def _jax_f(N: int) -> Callable:
-    import jax.numpy as jnp
-
-    return brusselator(N, jnp, lambda w, s, a: jnp.roll(w, s, a), jnp.concatenate)
+    return brusselator_for("jax", N)
 
 
 def _torch_f(N: int) -> Callable:
-    import torch
-
-    return brusselator(N, torch, lambda w, s, a: torch.roll(w, s, a), torch.cat)
+    return brusselator_for("torch", N)
 
 
 def _np_f(N: int) -> Callable:
-    return brusselator(N, np, lambda w, s, a: np.roll(w, s, a), np.concatenate)
+    return brusselator_for("numpy", N)
 
 
 def _casadi_brusselator(N: int) -> tuple[Callable, Callable]:

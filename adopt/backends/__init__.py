@@ -43,7 +43,6 @@ class AutoJAX(AbstractBackend):
 
     mode: Mode = None
     framework: ClassVar[str] = "jax"
-    tie_mode: ClassVar[str] = "forward"
     primitives: ClassVar[frozenset[str]] = frozenset({"pushforward", "pullback"})
     supports_inplace: ClassVar[bool] = False
     black_box: ClassVar[bool] = False
@@ -80,9 +79,9 @@ class AutoTorch(AbstractBackend):
 
     mode: Mode = None
     framework: ClassVar[str] = "torch"
-    #: on a tie, sparse Jacobians use reverse mode: eager batched backward passes are ~3x
-    #: faster than torch.func.jvp under vmap
-    tie_mode: ClassVar[str] = "reverse"
+    #: a batched forward product (torch.func.jvp under vmap) costs ~3 eager batched backward
+    #: passes on CPU: sparse Jacobians weigh column colors by it when choosing the mode
+    forward_cost: ClassVar[float] = 3.0
     primitives: ClassVar[frozenset[str]] = frozenset({"pushforward", "pullback"})
     supports_inplace: ClassVar[bool] = True
     black_box: ClassVar[bool] = False

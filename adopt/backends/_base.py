@@ -32,8 +32,9 @@ class AbstractBackend(ABC):
     supports_inplace: ClassVar[bool]
     #: whether this backend can differentiate through another backend's code (black box)
     black_box: ClassVar[bool]
-    #: the mode a sparse Jacobian uses when column and row colorings tie
-    tie_mode: ClassVar[str] = "forward"
+    #: cost of one forward product relative to one reverse product (sparse Jacobians choose
+    #: forward mode when colors(columns) * forward_cost <= colors(rows))
+    forward_cost: ClassVar[float] = 1.0
     #: pip extra that provides the framework, for install hints
     extra: ClassVar[str]
 

@@ -211,9 +211,7 @@ def _jacobian_mode(backend: AutoSparse, P: sp.csr_array, coloring: GreedyColorin
     if dense.mode == "reverse" or not has_fwd:
         return "reverse", col.row_coloring(P, order, seed=seed)
     cc, rc = col.column_coloring(P, order, seed=seed), col.row_coloring(P, order, seed=seed)
-    if _count(cc) == _count(rc):
-        return ("forward", cc) if dense.tie_mode == "forward" else ("reverse", rc)
-    return ("forward", cc) if _count(cc) < _count(rc) else ("reverse", rc)
+    return ("forward", cc) if _count(cc) * dense.forward_cost <= _count(rc) else ("reverse", rc)
 
 
 def _count(colors: np.ndarray) -> int:
