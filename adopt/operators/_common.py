@@ -22,7 +22,7 @@ from adopt.backends import AbstractBackend
 from adopt.backends._base import BackendImpl, NativeFn
 from adopt.operators._derive import Shapes
 
-__all__ = ["Setup", "setup", "store", "unstack", "execute"]
+__all__ = ["Setup", "setup", "store", "unstack", "execute", "run_op"]
 
 
 def _fail(where: str, msg: str, exc: type = ValueError) -> None:
@@ -312,6 +312,19 @@ def _context_converter(contexts: tuple[Any, ...], impl: BackendImpl) -> Callable
     convs = [converter(array_kind(contexts[i].value), impl.kind) if not isinstance(contexts[i].value, float)
              else (lambda v: v) for i in idx]
     return lambda cs: tuple(conv(cs[i].value) for conv, i in zip(convs, idx))
+
+
+def run_op(op: str, prepare: Callable[..., Prep], f: Any, backend: Any, x: Any,
+           tangents: tuple | None, contexts: tuple, prep: Prep | None, value: bool,
+           y: Any = None) -> Any:
+    """Every operator call: prepare a one-shot prep if none is given, else check it; then run."""
+    if prep is None:
+        kw = {} if y is None else {"y": y}
+        args = (x,) if tangents is None else (x, tangents)
+        prep = prepare(f, backend, *args, *contexts, strict=None, **kw)
+    elif prep.strict:
+        prep.check(op, f, backend, x, contexts, tangents, y)
+    return execute(op, prep, x, tangents or (), contexts, value, y)
 
 
 def execute(op: str, prep: Prep, x: Any, tangents: tuple, contexts: tuple, value: bool,

@@ -228,7 +228,7 @@ def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
         h, info = _mixed(s, backend.dense, P, coloring)
     else:
         mode, colors = _jacobian_mode(backend, P, coloring)
-        h, info = (_forward if mode == "forward" else _reverse)(s, P, colors)
+        h, info = _one_sided(s, P, colors, mode)
     shape = (s.shapes.m, s.shapes.n)
     return _finish(s, backend, h, info, shape)
 
@@ -254,32 +254,25 @@ def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape:
     return s.prep(_guard(run, s), _guard(run_value, s), sparse=info)
 
 
-def _forward(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, SparseInfo]:
-    k = _count(colors)
-    rows, cols = P.nonzero()
-    idx, take = s.outer.index(colors[cols] * s.shapes.m + rows), s.outer.take
-    seeds = _seeds(s, colors, k, s.shapes.x_shape)
-    vpf = d.value_and_pushforward(s.outer, s.fn, s.shapes)
+def _one_sided(s: Setup, P: sp.csr_array, colors: np.ndarray, mode: str) -> tuple[Callable, SparseInfo]:
+    """Column groups pushed forward, or row groups pulled back; nonzeros gathered by one index map.
+
+    Forward products come out as ``(ncolors, m)``: entry ``(i, j)`` sits at ``colors[j] * m + i``;
+    reverse ones as ``(ncolors, n)``: at ``colors[i] * n + j``.
+    """
+    k, (rows, cols) = _count(colors), P.nonzero()
+    forward = mode == "forward"
+    m, n = s.shapes.m, s.shapes.n
+    idx = s.outer.index(colors[cols] * m + rows if forward else colors[rows] * n + cols)
+    seeds = _seeds(s, colors, k, s.shapes.x_shape if forward else s.shapes.y_shape)
+    product = (d.value_and_pushforward if forward else d.value_and_pullback)(s.outer, s.fn, s.shapes)
+    take = s.outer.take
 
     def h(x: Any, *c: Any) -> tuple[Any, Any]:
-        yv, TY = vpf(x, seeds, *c)
-        return yv, take(TY.reshape(-1), idx)
+        yv, B = product(x, seeds, *c)
+        return yv, take(B.reshape(-1), idx)
 
-    return h, SparseInfo(P, "forward", colors, None, k, rows, cols)
-
-
-def _reverse(s: Setup, P: sp.csr_array, colors: np.ndarray) -> tuple[Callable, SparseInfo]:
-    k = _count(colors)
-    rows, cols = P.nonzero()
-    idx, take = s.outer.index(colors[rows] * s.shapes.n + cols), s.outer.take
-    seeds = _seeds(s, colors, k, s.shapes.y_shape)
-    vpb = d.value_and_pullback(s.outer, s.fn, s.shapes)
-
-    def h(x: Any, *c: Any) -> tuple[Any, Any]:
-        yv, TX = vpb(x, seeds, *c)
-        return yv, take(TX.reshape(-1), idx)
-
-    return h, SparseInfo(P, "reverse", None, colors, k, rows, cols)
+    return h, SparseInfo(P, mode, colors if forward else None, None if forward else colors, k, rows, cols)
 
 
 def _mixed(s: Setup, mm: MixedMode, P: sp.csr_array, coloring: GreedyColoring) -> tuple[Callable, SparseInfo]:

@@ -11,9 +11,9 @@ from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend
-from adopt.operators._common import Setup, _check_float, execute, setup, unstack
+from adopt.operators._common import Setup, _check_float, setup, unstack
 
-__all__ = ["check_tangents", "run_tangent_op", "prepare_batched", "prepare_same_point"]
+__all__ = ["check_tangents", "prepare_batched", "prepare_same_point"]
 
 
 def check_tangents(s: Setup, tangents: Any, shape: tuple[int, ...], of: str) -> None:
@@ -31,18 +31,6 @@ def check_tangents(s: Setup, tangents: Any, shape: tuple[int, ...], of: str) -> 
                 f"{s.where}: tangent {i} has shape {tshape} but {of} has shape {shape}; pass "
                 f"tangents shaped like {of}"
             )
-
-
-def run_tangent_op(op: str, prepare: Callable[..., Prep], f: Any, backend: Any, x: Any,
-                   tangents: tuple, contexts: tuple, prep: Prep | None, value: bool,
-                   y: Any = None) -> Any:
-    """Prepare if needed, check, and run."""
-    if prep is None:
-        kw = {} if y is None else {"y": y}
-        prep = prepare(f, backend, x, tangents, *contexts, strict=None, **kw)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts, tangents, y)
-    return execute(op, prep, x, tangents, contexts, value, y)
 
 
 def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> tuple[Callable, Callable]:

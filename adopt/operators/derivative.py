@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import execute, setup, store
+from adopt.operators._common import run_op, setup, store
 
 __all__ = ["prepare_derivative", "derivative", "value_and_derivative"]
 
@@ -36,15 +36,6 @@ def prepare_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: A
     return s.prep(s.runner(only), s.runner(both))
 
 
-def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool,
-         y: Any) -> Any:
-    if prep is None:
-        prep = prepare_derivative(f, backend, x, *contexts, y=y, strict=None)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts, None, y)
-    return execute(op, prep, x, (), contexts, value, y)
-
-
 def derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
                prep: Prep | None = None, y: Any = None, out: Any = None) -> Any:
     """The derivative ``f'(x)`` at a scalar ``x``, of ``f(x)``'s shape.
@@ -58,7 +49,7 @@ def derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     >>> adopt.derivative(lambda t: np.array([t, t**2]), adopt.AutoFiniteDiff(), 3.0).round(6)
     array([1., 6.])
     """
-    return store("derivative", out, _run("derivative", f, backend, x, contexts, prep, False, y))
+    return store("derivative", out, run_op("derivative", prepare_derivative, f, backend, x, None, contexts, prep, False, y))
 
 
 def value_and_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -72,5 +63,5 @@ def value_and_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts:
     >>> float(v), float(dv)
     (1.0, 1.0)
     """
-    yv, dv = _run("value_and_derivative", f, backend, x, contexts, prep, True, y)
+    yv, dv = run_op("value_and_derivative", prepare_derivative, f, backend, x, None, contexts, prep, True, y)
     return yv, store("value_and_derivative", out, dv)

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import setup, store
+from adopt.operators._common import run_op, setup, store
 
 __all__ = ["prepare_gradient", "gradient", "value_and_gradient"]
 
@@ -28,14 +28,6 @@ def prepare_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     both = s.compile(s.core(vg, 0, lambda r: r), s.x, *s.cvals)
     grad = s.compile(s.core(vg, 0, lambda r: r[1]), s.x, *s.cvals)
     return s.prep(s.runner(grad), s.runner(both))
-
-
-def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
-    if prep is None:
-        prep = prepare_gradient(f, backend, x, *contexts, strict=None)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts)
-    return (prep.run_value if value else prep.run)(x, (), contexts)
 
 
 def gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -63,7 +55,7 @@ def gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     >>> adopt.gradient(lambda x: (x**2).sum(), adopt.AutoFiniteDiff(), np.array([1.0, 2.0])).round(6)
     array([2., 4.])
     """
-    return store("gradient", out, _run("gradient", f, backend, x, contexts, prep, False))
+    return store("gradient", out, run_op("gradient", prepare_gradient, f, backend, x, None, contexts, prep, False))
 
 
 def value_and_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -77,5 +69,5 @@ def value_and_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: A
     >>> float(y), g.round(6)
     (5.0, array([2., 4.]))
     """
-    y, g = _run("value_and_gradient", f, backend, x, contexts, prep, True)
+    y, g = run_op("value_and_gradient", prepare_gradient, f, backend, x, None, contexts, prep, True)
     return y, store("value_and_gradient", out, g)

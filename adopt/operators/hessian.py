@@ -7,7 +7,7 @@ from typing import Any, Callable
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
 from adopt._second_order import SecondOrder
-from adopt.operators._common import Setup, execute, setup, store
+from adopt.operators._common import Setup, run_op, setup, store
 from adopt.operators._derive import basis
 from adopt.operators.hvp import value_hvp_function
 
@@ -59,14 +59,6 @@ def hessian_function(s: Setup) -> Any:
     return h
 
 
-def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
-    if prep is None:
-        prep = prepare_hessian(f, backend, x, *contexts, strict=None)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts)
-    return execute(op, prep, x, (), contexts, value)
-
-
 def hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: Prep | None = None,
             out: Any = None) -> Any:
     """The Hessian of a scalar ``f`` at ``x`` as an ``(x.size, x.size)`` matrix.
@@ -78,7 +70,7 @@ def hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: P
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return store("hessian", out, _run("hessian", f, backend, x, contexts, prep, False))
+    return store("hessian", out, run_op("hessian", prepare_hessian, f, backend, x, None, contexts, prep, False))
 
 
 def value_gradient_and_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -92,6 +84,6 @@ def value_gradient_and_hessian(f: Callable[..., Any], backend: Any, x: Any, *con
     >>> float(v), g.round(6), H.round(4)
     (1.0, array([2.]), array([[2.]]))
     """
-    yv, g, H = _run("value_gradient_and_hessian", f, backend, x, contexts, prep, True)
+    yv, g, H = run_op("value_gradient_and_hessian", prepare_hessian, f, backend, x, None, contexts, prep, True)
     g, H = store("value_gradient_and_hessian", out, (g, H)) if out is not None else (g, H)
     return yv, g, H

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
 from adopt.operators import _derive as d
-from adopt.operators._common import execute, setup, store
+from adopt.operators._common import run_op, setup, store
 
 __all__ = ["prepare_jacobian", "jacobian", "value_and_jacobian"]
 
@@ -39,15 +39,6 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     return s.prep(s.runner(only), s.runner(both), mode=d.jacobian_mode(s.outer, s.shapes))
 
 
-def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool,
-         y: Any) -> Any:
-    if prep is None:
-        prep = prepare_jacobian(f, backend, x, *contexts, y=y, strict=None)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts, None, y)
-    return execute(op, prep, x, (), contexts, value, y)
-
-
 def jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: Prep | None = None,
              y: Any = None, out: Any = None) -> Any:
     """The Jacobian of ``f`` at ``x`` as a ``(f(x).size, x.size)`` matrix (C order flattening).
@@ -58,7 +49,7 @@ def jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: 
     >>> adopt.jacobian(lambda x: x[:1] * x[1:], adopt.AutoFiniteDiff(), np.array([2.0, 3.0])).round(6)
     array([[3., 2.]])
     """
-    return store("jacobian", out, _run("jacobian", f, backend, x, contexts, prep, False, y))
+    return store("jacobian", out, run_op("jacobian", prepare_jacobian, f, backend, x, None, contexts, prep, False, y))
 
 
 def value_and_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -72,5 +63,5 @@ def value_and_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: A
     >>> v, J.round(6)
     (array([0.]), array([[1.]]))
     """
-    yv, J = _run("value_and_jacobian", f, backend, x, contexts, prep, True, y)
+    yv, J = run_op("value_and_jacobian", prepare_jacobian, f, backend, x, None, contexts, prep, True, y)
     return yv, store("value_and_jacobian", out, J)

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import execute, setup, store
+from adopt.operators._common import run_op, setup, store
 
 __all__ = ["prepare_second_derivative", "second_derivative", "value_derivative_and_second_derivative"]
 
@@ -35,14 +35,6 @@ def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *cont
     return s.prep(s.runner(only), s.runner(both))
 
 
-def _run(op: str, f: Any, backend: Any, x: Any, contexts: tuple, prep: Prep | None, value: bool) -> Any:
-    if prep is None:
-        prep = prepare_second_derivative(f, backend, x, *contexts, strict=None)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts)
-    return execute(op, prep, x, (), contexts, value)
-
-
 def second_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
                       prep: Prep | None = None, out: Any = None) -> Any:
     """The second derivative ``f''(x)`` at a scalar ``x``, of ``f(x)``'s shape.
@@ -53,7 +45,7 @@ def second_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: An
     >>> round(float(adopt.second_derivative(lambda t: t**3, adopt.AutoFiniteDiff(), 2.0)), 4)
     12.0
     """
-    return store("second_derivative", out, _run("second_derivative", f, backend, x, contexts, prep, False))
+    return store("second_derivative", out, run_op("second_derivative", prepare_second_derivative, f, backend, x, None, contexts, prep, False))
 
 
 def value_derivative_and_second_derivative(f: Callable[..., Any], backend: Any, x: Any,
@@ -68,6 +60,6 @@ def value_derivative_and_second_derivative(f: Callable[..., Any], backend: Any, 
     >>> float(v), round(float(dv), 6), round(float(ddv), 4)
     (8.0, 12.0, 12.0)
     """
-    yv, dv, ddv = _run("value_derivative_and_second_derivative", f, backend, x, contexts, prep, True)
+    yv, dv, ddv = run_op("value_derivative_and_second_derivative", prepare_second_derivative, f, backend, x, None, contexts, prep, True)
     dv, ddv = store("value_derivative_and_second_derivative", out, (dv, ddv)) if out is not None else (dv, ddv)
     return yv, dv, ddv
