@@ -5,6 +5,6 @@ setup:
 demo: setup
 	.venv/bin/adopt demo
 test: setup
-	.venv/bin/python -m pytest -n 2 tests
+	.venv/bin/python -m pytest -n 2
 bench: setup
 	.venv/bin/python benchmarks/run.py

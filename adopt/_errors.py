@@ -29,7 +29,7 @@ class PreparationMismatchError(AdoptError, ValueError):
     >>> adopt.gradient(f, adopt.AutoFiniteDiff(), np.ones(4), prep=prep)
     Traceback (most recent call last):
     ...
-    adopt._errors.PreparationMismatchError: gradient with AutoFiniteDiff(method='central'): x has shape (4,) but the prep was made for shape (3,); prepare again with prepare_gradient(f, backend, x) for the new x
+    adopt._errors.PreparationMismatchError: gradient with AutoFiniteDiff(method='central', rel_step=None, vectorized=False): x has shape (4,) but the prep was made for shape (3,); prepare again with prepare_gradient(f, backend, x, ...) for the new x
     """
 
 

@@ -180,7 +180,7 @@ def _fname(f: Any) -> str:
 
 
 def _check_array(prep: Prep, where: str, name: str, a: Any, sig: ArraySig) -> None:
-    fix = f"prepare again with prepare_{prep.operator}(...) for the new {name}"
+    fix = f"prepare again with prepare_{prep.operator}(f, backend, x, ...) for the new {name}"
     if type(a) is not sig.type:
         prep._fail(where, f"{name} is a {type(a).__module__}.{type(a).__name__} but the prep was "
                           f"made for {sig.type.__module__}.{sig.type.__name__}", fix)

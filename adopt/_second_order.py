@@ -33,6 +33,10 @@ class SecondOrder:
     outer: AbstractBackend
     inner: AbstractBackend
 
+    def parts(self) -> tuple[AbstractBackend, AbstractBackend]:
+        """The wrapped backends."""
+        return self.outer, self.inner
+
     def __post_init__(self) -> None:
         for part, b in (("outer", self.outer), ("inner", self.inner)):
             if not isinstance(b, AbstractBackend):

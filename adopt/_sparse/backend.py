@@ -62,6 +62,10 @@ class MixedMode:
     forward: AbstractBackend
     reverse: AbstractBackend
 
+    def parts(self) -> tuple[AbstractBackend, AbstractBackend]:
+        """The wrapped backends."""
+        return self.forward, self.reverse
+
     def __post_init__(self) -> None:
         if "pushforward" not in self.forward.primitives or "pullback" not in self.reverse.primitives:
             raise BackendIncompatibilityError(
@@ -130,6 +134,10 @@ class AutoSparse:
             raise ValueError(f"AutoSparse: format must be one of {FORMATS}; got {self.format!r}")
         if self.triangle not in (None, "lower", "upper"):
             raise ValueError(f"AutoSparse: triangle must be None, 'lower' or 'upper'; got {self.triangle!r}")
+
+    def parts(self) -> tuple[AbstractBackend | SecondOrder | MixedMode]:
+        """The wrapped backend."""
+        return (self.dense,)
 
     def first_order(self) -> AbstractBackend:
         """The dense backend for operators that are not sparse (gradient, pushforward, ...)."""

@@ -126,7 +126,7 @@ class AutoFiniteDiff(AbstractBackend):
     Examples
     --------
     >>> import numpy as np, adopt
-    >>> adopt.derivative(np.sin, adopt.AutoFiniteDiff(method="complex"), 0.0)
+    >>> float(adopt.derivative(np.sin, adopt.AutoFiniteDiff(method="complex"), 0.0))
     1.0
     """
 
@@ -158,14 +158,18 @@ class AutoFiniteDiff(AbstractBackend):
 
 
 def check_available(backend: AbstractBackend) -> bool:
-    """Whether ``backend``'s framework is installed and importable.
+    """Whether ``backend``'s framework (every framework of a wrapper) is installed and importable.
 
     Examples
     --------
     >>> import adopt
     >>> adopt.check_available(adopt.AutoFiniteDiff())
     True
+    >>> adopt.check_available(adopt.AutoSparse(adopt.SecondOrder(adopt.AutoFiniteDiff(), adopt.AutoFiniteDiff())))
+    True
     """
+    if not isinstance(backend, AbstractBackend):  # a wrapper: SecondOrder, AutoSparse, MixedMode
+        return all(check_available(part) for part in backend.parts())
     try:
         backend.impl()
     except MissingDependencyError:
