@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["array_kind", "converter", "describe"]
+__all__ = ["array_kind", "converter", "numpy_dtype"]
 
 _SCALARS = (float, int, np.floating, np.integer, bool, complex, np.complexfloating)
 
@@ -25,18 +25,12 @@ def array_kind(x: Any) -> str:
     return "other"
 
 
-def describe(x: Any) -> str:
-    """A short description of an array for error messages: type, shape and dtype."""
+def numpy_dtype(x: Any) -> np.dtype:
+    """The NumPy dtype of an array of any kind (a Python float is float64)."""
     kind = array_kind(x)
-    if kind == "scalar":
-        return f"Python {type(x).__name__} {x!r}"
-    if kind == "other":
-        return f"object of type {type(x).__name__}"
-    return f"{kind} array of shape {tuple(x.shape)} and dtype {_dtype_name(x.dtype)}"
-
-
-def _dtype_name(dtype: Any) -> str:
-    return str(dtype).replace("torch.", "")
+    if kind == "torch":
+        return np.dtype(str(x.dtype).replace("torch.", ""))
+    return np.dtype(x.dtype) if kind in ("numpy", "jax") else np.asarray(x).dtype
 
 
 def _to_numpy(x: Any) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -77,19 +78,26 @@ def _jax_call(dw: DifferentiateWith, x: Any) -> Any:
 
 
 def _torch_call(dw: DifferentiateWith, x: Any) -> Any:
-    import torch
+    return _torch_function().apply(x, dw)
+
+
+@functools.cache
+def _torch_function() -> type:
+    """One ``torch.autograd.Function`` for every DifferentiateWith, defined at first use."""
+    import torch  # imported only here, lazily
 
     class _Fn(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, x: Any) -> Any:
-            xn = x.detach().cpu().numpy()
+        def forward(ctx: Any, x: Any, dw: DifferentiateWith) -> Any:
             ctx.save_for_backward(x)
-            return torch.as_tensor(dw.numpy_value(xn))
+            ctx.dw = dw
+            return torch.as_tensor(dw.numpy_value(x.detach().cpu().numpy()))
 
         @staticmethod
-        def backward(ctx: Any, gy: Any) -> Any:
+        def backward(ctx: Any, gy: Any) -> tuple[Any, None]:
             (x,) = ctx.saved_tensors
-            J = dw.numpy_jacobian(x.detach().cpu().numpy())
-            return torch.as_tensor(gy.detach().cpu().numpy().reshape(-1) @ J).reshape(x.shape)
+            J = ctx.dw.numpy_jacobian(x.detach().cpu().numpy())
+            gx = gy.detach().cpu().numpy().reshape(-1) @ J
+            return torch.as_tensor(gx).reshape(x.shape), None
 
-    return _Fn.apply(x)
+    return _Fn

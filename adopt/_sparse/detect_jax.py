@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from adopt._sparse.detect_numpy import _CONTROL_FLOW, _FIX, _canonical
+from adopt._sparse.detect_numpy import _CONTROL_FLOW, _FIX
+from adopt._sparse.detectors import canonical_pattern
 from adopt._sparse.detectors import SparsityDetectionError
 
 __all__ = ["jacobian_sparsity", "hessian_sparsity"]
@@ -31,7 +32,7 @@ def _to_csr(pattern: Any) -> sp.csr_array:
     rows = np.asarray(pattern.rows, dtype=np.int64)
     cols = np.asarray(pattern.cols, dtype=np.int64)
     P = sp.csr_array((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(m, n))
-    return _canonical(P)
+    return canonical_pattern(P)
 
 
 def _detect(method: str, f: Callable, x: Any, contexts: Sequence[Any]) -> sp.csr_array:
@@ -69,4 +70,4 @@ def jacobian_sparsity(f: Callable, x: Any, contexts: Sequence[Any] = ()) -> sp.c
 def hessian_sparsity(f: Callable, x: Any, contexts: Sequence[Any] = ()) -> sp.csr_array:
     """Boolean symmetric CSR pattern (x.size, x.size) of the Hessian of a scalar ``f`` (asdex)."""
     P = _detect("hessian_sparsity", f, _as_jax(x), contexts)
-    return _canonical(P + P.T)
+    return canonical_pattern(P + P.T)

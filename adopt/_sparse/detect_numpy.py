@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from adopt._contexts import Cache
-from adopt._sparse.detectors import ConservativeSparsityWarning, SparsityDetectionError
+from adopt._sparse.detectors import ConservativeSparsityWarning, SparsityDetectionError, canonical_pattern
 
 __all__ = ["NumpyTracer", "jacobian_sparsity", "hessian_sparsity"]
 
@@ -199,15 +199,7 @@ class _Trace:
 
     def hessian_pattern(self) -> sp.csr_array:
         H = _union(self._terms, self.n, self.n)
-        return _canonical(H + H.T)
-
-
-def _canonical(M: Any) -> sp.csr_array:
-    M = sp.csr_array(M, dtype=bool)
-    M.eliminate_zeros()
-    M.sum_duplicates()
-    M.sort_indices()
-    return M
+        return canonical_pattern(H + H.T)
 
 
 # Point-wise rules shared by NumPy ufuncs and ATen point-wise operators. An operand is
@@ -2006,13 +1998,17 @@ def _output_rows(tr: _Trace, y: Any) -> sp.csr_array:
 def jacobian_sparsity(f: Callable, x: Any, contexts: Sequence[Any] = ()) -> sp.csr_array:
     """Boolean CSR pattern (y.size, x.size) of the Jacobian of ``f`` valid at every ``x``."""
     tr, _, y = _run(f, x, contexts, hessian=False)
-    return _canonical(_output_rows(tr, y))
+    return canonical_pattern(_output_rows(tr, y))
 
 
 def hessian_sparsity(f: Callable, x: Any, contexts: Sequence[Any] = ()) -> sp.csr_array:
     """Boolean symmetric CSR pattern (x.size, x.size) of the Hessian of a scalar ``f``."""
     tr, _, y = _run(f, x, contexts, hessian=True)
-    rows = _output_rows(tr, y)
+    return scalar_hessian_pattern(tr, _output_rows(tr, y))
+
+
+def scalar_hessian_pattern(tr: Any, rows: sp.csr_array) -> sp.csr_array:
+    """The Hessian pattern a tracer accumulated, after checking that f's output was a scalar."""
     if rows.shape[0] != 1:
         raise ValueError(
             f"hessian_sparsity needs a scalar output; f returned {rows.shape[0]} values: use "

@@ -38,7 +38,7 @@ from adopt._sparse.detect_numpy import (
     _FIX,
     _Trace,
     _broadcast_rows,
-    _canonical,
+    scalar_hessian_pattern,
     _einsum,
     _empty,
     _group_prefix,
@@ -51,7 +51,7 @@ from adopt._sparse.detect_numpy import (
     _take,
     _union,
 )
-from adopt._sparse.detectors import ConservativeSparsityWarning, SparsityDetectionError
+from adopt._sparse.detectors import canonical_pattern, ConservativeSparsityWarning, SparsityDetectionError
 
 __all__ = ["jacobian_sparsity", "hessian_sparsity"]
 
@@ -894,19 +894,13 @@ def _output_rows(tr: _Trace, y: Any) -> sp.csr_array:
 def jacobian_sparsity(f: Callable, x: Any, contexts: Sequence[Any] = ()) -> sp.csr_array:
     """Boolean CSR pattern (y.numel(), x.numel()) of the Jacobian, valid at every ``x``."""
     tr, y = _trace(f, x, contexts, hessian=False)
-    return _canonical(_output_rows(tr, y))
+    return canonical_pattern(_output_rows(tr, y))
 
 
 def hessian_sparsity(f: Callable, x: Any, contexts: Sequence[Any] = ()) -> sp.csr_array:
     """Boolean symmetric CSR pattern (x.numel(), x.numel()) of the Hessian of a scalar ``f``."""
     tr, y = _trace(f, x, contexts, hessian=True)
-    rows = _output_rows(tr, y)
-    if rows.shape[0] != 1:
-        raise ValueError(
-            f"hessian_sparsity needs a scalar output; f returned {rows.shape[0]} values: use "
-            "jacobian_sparsity, or sum the outputs"
-        )
-    return tr.hessian_pattern()
+    return scalar_hessian_pattern(tr, _output_rows(tr, y))
 
 
 def _context_values(contexts: Sequence[Any]) -> Callable[[], list]:

@@ -179,7 +179,7 @@ class DenseSparsityDetector:
 
         H = hessian(f, self._backend(framework), x, *contexts)
         P = _threshold(_numpy(H), self.atol)
-        return _canonical(P + P.T)
+        return canonical_pattern(P + P.T)
 
 
 def _numpy(a: Any) -> np.ndarray:
@@ -189,15 +189,16 @@ def _numpy(a: Any) -> np.ndarray:
 
 def _threshold(M: np.ndarray, atol: float) -> sp.csr_array:
     M = np.asarray(M)
-    return _canonical(sp.csr_array(np.abs(M) > atol))
+    return canonical_pattern(sp.csr_array(np.abs(M) > atol))
 
 
-def _canonical(P: Any) -> sp.csr_array:
-    P = sp.csr_array(P, dtype=bool)
-    P.eliminate_zeros()
-    P.sum_duplicates()
-    P.sort_indices()
-    return P
+def canonical_pattern(M: Any) -> sp.csr_array:
+    """A boolean CSR pattern without stored zeros or duplicates, indices sorted (the stable order)."""
+    M = sp.csr_array(M, dtype=bool)
+    M.eliminate_zeros()
+    M.sum_duplicates()
+    M.sort_indices()
+    return M
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,14 +233,14 @@ class KnownSparsityDetector:
         if sp.issparse(P):
             P = sp.csr_array(P)
             P.eliminate_zeros()
-            return _canonical(P)
+            return canonical_pattern(P)
         P = np.asarray(P)
         if P.ndim != 2:
             raise ValueError(
                 f"KnownSparsityDetector: pattern must be 2-D (got shape {P.shape}); pass a "
                 "matrix of shape (y.size, x.size) for Jacobians or (x.size, x.size) for Hessians"
             )
-        return _canonical(sp.csr_array(P != 0))
+        return canonical_pattern(sp.csr_array(P != 0))
 
     def _check(self, P: sp.csr_array, what: str, shape: tuple[int, int]) -> None:
         if P.shape != shape:
@@ -264,4 +265,4 @@ class KnownSparsityDetector:
             _module(framework, "KnownSparsityDetector")
         n = _size(x)
         self._check(P, "Hessian", (n, n))
-        return _canonical(P + P.T)
+        return canonical_pattern(P + P.T)

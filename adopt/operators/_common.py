@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from adopt._arrays import array_kind, converter, describe
+from adopt._arrays import array_kind, converter, numpy_dtype
 from adopt._contexts import Cache, Constant
 from adopt._errors import BackendIncompatibilityError
 from adopt._prep import Prep, context_signature, is_dynamic, signature_of
@@ -45,10 +45,6 @@ def _check_float(where: str, name: str, a: Any) -> None:
     if not dt.startswith(("float", "bfloat")):
         _fail(where, f"{name} has dtype {dt}; derivatives need floating-point input: pass "
                      f"{name}.astype(float) (NumPy) or a float tensor", TypeError)
-
-
-def _is_float64(a: Any) -> bool:
-    return isinstance(a, float) or _dtype_str(a) == "float64"
 
 
 @dataclass(frozen=True)
@@ -234,7 +230,7 @@ def _zeros(impl: BackendImpl, shape: tuple[int, ...], x: Any) -> Any:
 def _inplace(where: str, impl: BackendImpl, f: Callable[..., Any], y_user: Any, to_user: Callable) -> Callable:
     if impl.backend.black_box:
         def oop(x: Any, *c: Any) -> Any:
-            y = np.zeros(tuple(y_user.shape), dtype=np.result_type(np.float64 if _is_float64(y_user) else np.float32, _np_dtype(x)))
+            y = np.zeros(tuple(y_user.shape), dtype=np.result_type(numpy_dtype(y_user), x.dtype))
             f(to_user(y), x, *c)
             return y
 
@@ -247,10 +243,6 @@ def _inplace(where: str, impl: BackendImpl, f: Callable[..., Any], y_user: Any, 
         )
     native = impl.inplace(f, tuple(y_user.shape), converter(array_kind(y_user), impl.kind)(y_user).dtype)
     return lambda x, *c: native(x, *c)
-
-
-def _np_dtype(x: Any) -> Any:
-    return x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
 
 
 def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any,

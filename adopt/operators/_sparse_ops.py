@@ -14,12 +14,13 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from adopt._arrays import array_kind, converter
+from adopt._arrays import array_kind, converter, numpy_dtype
 from adopt._contexts import Constant
 from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._sparse import coloring as col
 from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
+from adopt._sparse.detectors import canonical_pattern
 from adopt.operators import _derive as d
 from adopt.operators._common import Setup, setup
 from adopt.operators.hvp import value_hvp_function
@@ -79,13 +80,11 @@ def _pattern(s: Setup, backend: AutoSparse, hessian: bool) -> sp.csr_array:
     else:
         P = det.jacobian_sparsity(f, s.x_user, *s.contexts, framework=fw)
         expected = (s.shapes.m, s.shapes.n)
-    P = sp.csr_array(P, dtype=bool)
+    P = canonical_pattern(P)
     if P.shape != expected:
         raise ValueError(f"{s.where} with {backend!r}: the sparsity detector returned a pattern of "
                          f"shape {P.shape} but the {'Hessian' if hessian else 'Jacobian'} is "
                          f"{expected}; pass a pattern of shape {expected}")
-    P.sum_duplicates()
-    P.sort_indices()
     return P
 
 
@@ -93,14 +92,8 @@ def _seeds(s: Setup, colors: np.ndarray, ncolors: int, shape: tuple[int, ...]) -
     S = np.zeros((ncolors, colors.size), dtype=np.float64)
     used = colors >= 0  # a negative color: a group whose products are never read
     S[colors[used], np.flatnonzero(used)] = 1.0
-    native = converter("numpy", s.outer.kind)(S.astype(_np_dtype(s.x_user)))
+    native = converter("numpy", s.outer.kind)(S.astype(numpy_dtype(s.x_user)))
     return native.reshape((ncolors, *shape))
-
-
-def _np_dtype(x: Any) -> Any:
-    if array_kind(x) == "torch":
-        return np.dtype(str(x.dtype).replace("torch.", ""))
-    return np.asarray(x).dtype
 
 
 def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, bool, np.ndarray]]:
@@ -425,7 +418,6 @@ def _jax_substitution(dec: Any, keep: np.ndarray) -> Callable[[Any], Any]:
     segment = _pad([level.segment for level in lv], width)
     source = _pad([level.source for level in lv], nnz + 1)
     canonical = dec.canonical[keep]
-    k, n = dec.ncolors, dec.shape[0]
 
     def substitute(HT: Any) -> Any:
         flat = jnp.concatenate([HT.T.reshape(-1), jnp.zeros(1, HT.dtype)])
@@ -438,5 +430,4 @@ def _jax_substitution(dec: Any, keep: np.ndarray) -> Callable[[Any], Any]:
         values, _ = jax.lax.scan(level, jnp.zeros(nnz + 2, HT.dtype), (target, index, segment, source))
         return values[canonical]
 
-    del k, n
     return substitute
