@@ -54,18 +54,22 @@ def default_second_order(backend: AbstractBackend) -> SecondOrder:
     return SecondOrder(backend, backend)
 
 
-def second_order_modes(backend: SecondOrder, where: str = "SecondOrder") -> tuple[str, str]:
-    """The (outer, inner) modes, after checking that outer can differentiate inner."""
+def second_order_modes(backend: SecondOrder, where: str | None = None) -> tuple[str, str]:
+    """The (outer, inner) modes, after checking that outer can differentiate inner.
+
+    ``where`` (the operator and the backend) starts every error message.
+    """
+    where = where or repr(backend)
     outer, inner = backend.outer, backend.inner
     if not outer.black_box and (inner.black_box or inner.framework != outer.framework):
         raise BackendIncompatibilityError(
-            f"{where}: {backend!r}: {type(outer).__name__} cannot differentiate through "
+            f"{where}: {type(outer).__name__} cannot differentiate through "
             f"{type(inner).__name__} ({inner.framework} code is opaque to {outer.framework}); "
             f"use an inner backend of the same framework, or AutoFiniteDiff() as the outer one"
         )
     if getattr(outer, "method", None) == "complex" and (not inner.black_box or inner.method == "complex"):
         raise BackendIncompatibilityError(
-            f"{where}: {backend!r}: a complex step outside needs an inner derivative that is "
+            f"{where}: a complex step outside needs an inner derivative that is "
             "analytic in x: real finite differences (central or forward). Another complex step "
             "keeps only the imaginary part, and JAX/PyTorch gradients reject complex input; use "
             "AutoFiniteDiff(method='central') outside"

@@ -38,7 +38,7 @@ class JaxImpl(BackendImpl):
         dtype = "float64" if isinstance(x, float) else str(getattr(x, "dtype", ""))
         if dtype.replace("torch.", "") == "float64" and not jax.config.jax_enable_x64:
             raise PrecisionError(
-                f"{operator} with {self.backend!r}: {name} is float64 but JAX's x64 mode is off, "
+                f"{operator}: {name} is float64 but JAX's x64 mode is off, "
                 f"so JAX would silently compute in float32; {_X64_HINT}"
             )
 
@@ -52,7 +52,7 @@ class JaxImpl(BackendImpl):
         except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
                 jax.errors.TracerBoolConversionError) as e:
             raise BackendIncompatibilityError(
-                f"{operator} with {self.backend!r}: JAX cannot trace f ({type(e).__name__}): f "
+                f"{operator}: JAX cannot trace f ({type(e).__name__}): f "
                 "probably calls NumPy or branches on the values of x. Write f with jax.numpy "
                 "(or the array API), or use AutoFiniteDiff(), or wrap the NumPy part in "
                 "adopt.DifferentiateWith(part, AutoFiniteDiff())"

@@ -62,14 +62,14 @@ class TorchImpl(BackendImpl):
             if "numpy" not in str(e).lower():
                 raise
             raise BackendIncompatibilityError(
-                f"{operator} with {self.backend!r}: torch cannot trace f, which converts a "
+                f"{operator}: torch cannot trace f, which converts a "
                 "tensor to NumPy (it probably calls NumPy functions). Write f with torch (or "
                 "the array API), or use AutoFiniteDiff(), or wrap the NumPy part in "
                 "adopt.DifferentiateWith(part, AutoFiniteDiff())"
             ) from e
         if not isinstance(y, torch.Tensor):
             raise BackendIncompatibilityError(
-                f"{operator} with {self.backend!r}: f returned {type(y).__name__}, not a "
+                f"{operator}: f returned {type(y).__name__}, not a "
                 "torch.Tensor; write f with torch operations, or use AutoFiniteDiff()"
             )
         return y.detach()

@@ -20,7 +20,7 @@ from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._sparse import coloring as col
 from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
-from adopt._sparse.detectors import canonical_pattern
+from adopt._sparse.detectors import SparsityDetectionError, canonical_pattern
 from adopt.operators import _derive as d
 from adopt.operators._common import Setup, setup
 from adopt.operators.hvp import value_hvp_function
@@ -74,12 +74,12 @@ def _pattern(s: Setup, backend: AutoSparse, hessian: bool) -> sp.csr_array:
     det = _detector(backend)
     f = s.f if s.y_user is None else _oop(s.f, s.y_user)
     fw = _framework(s)
-    if hessian:
-        P = det.hessian_sparsity(f, s.x_user, *s.contexts, framework=fw)
-        expected = (s.shapes.n, s.shapes.n)
-    else:
-        P = det.jacobian_sparsity(f, s.x_user, *s.contexts, framework=fw)
-        expected = (s.shapes.m, s.shapes.n)
+    detect = det.hessian_sparsity if hessian else det.jacobian_sparsity
+    expected = (s.shapes.n, s.shapes.n) if hessian else (s.shapes.m, s.shapes.n)
+    try:
+        P = detect(f, s.x_user, *s.contexts, framework=fw)
+    except SparsityDetectionError as e:  # say which operator and backend met it
+        raise SparsityDetectionError(f"{s.where}: {e}") from e
     P = canonical_pattern(P)
     if P.shape != expected:
         raise ValueError(f"{s.where} with {backend!r}: the sparsity detector returned a pattern of "
