@@ -282,6 +282,29 @@ def jax_hessian_rows(name: str, n: int, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def torch_hessian_rows(name: str, n: int, args: argparse.Namespace) -> list[Row]:
+    import torch
+
+    make = HESSIANS[name]
+    x = torch.from_numpy(np.random.default_rng(1).uniform(0.5, 1.5, n))
+    f = make(torch)
+    b = adopt.AutoSparse(adopt.AutoTorch())
+    prep, t = _timed(lambda: adopt.prepare_hessian(f, b, x))
+    rows = [Row(name, n, "adopt AutoSparse(AutoTorch()) star", adopt.ncolors(prep), t, 0.0, 0.0)]
+    fns = [lambda: adopt.hessian(f, b, x, prep=prep)]
+    if n <= args.dense_limit:
+        hf = torch.func.hessian(f)
+        H, t_d = _timed(lambda: hf(x))
+        _check(adopt.hessian(f, b, x, prep=prep).to_dense().numpy(), H.numpy(), "torch.func.hessian")
+        rows.append(Row(name, n, "torch.func.hessian dense", n, t_d, 0.0, 0.0))
+        fns.append(lambda: hf(x))
+    fns.append(lambda: f(x))
+    times = measure_all(fns, blocks=args.blocks, min_time=args.min_time)
+    for row, tm in zip(rows, times):
+        row.call_us, row.primal_us = _us(tm), _us(times[-1])
+    return rows
+
+
 def casadi_hessian_rows(name: str, n: int, args: argparse.Namespace) -> list[Row]:
     import casadi as ca
 
@@ -318,6 +341,8 @@ def run(args: argparse.Namespace) -> list[Row]:
         for n in args.hessian_sizes:
             stderr_progress(f"{name} n={n} (jax) ...")
             rows += jax_hessian_rows(name, n, args)
+            stderr_progress(f"{name} n={n} (torch) ...")
+            rows += torch_hessian_rows(name, n, args)
             stderr_progress(f"{name} n={n} (casadi) ...")
             rows += casadi_hessian_rows(name, n, args)
     return rows

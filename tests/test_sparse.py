@@ -207,3 +207,64 @@ def test_other_operators_use_the_dense_backend():
     b = adopt.AutoSparse(FD)
     g = adopt.gradient(lambda x: (x**2).sum(), b, np.array([1.0, 2.0]))
     np.testing.assert_allclose(g, [2.0, 4.0], rtol=1e-8)
+
+
+# ---- PyTorch graph capture of prepared sparse calls --------------------------------------
+def _static(x, w):
+    return torch.roll(x, 1) * x * w
+
+
+def _branchy(x, w):
+    return torch.roll(x, 1) * w if bool(x.sum() > 0) else x**3
+
+
+def _float_context(x, c):
+    return torch.roll(x, 1) * x * c
+
+
+CAPTURE_CASES = {
+    # name: (f, context value, captured?)
+    "static, tensor context": (_static, torch.linspace(1.0, 2.0, 6, dtype=torch.float64), True),
+    "control flow on x": (_branchy, torch.ones(6, dtype=torch.float64), False),
+    "Python float context": (_float_context, 2.5, False),
+}
+
+
+@pytest.mark.parametrize("name", list(CAPTURE_CASES))
+def test_torch_capture_is_taken_only_where_it_is_exact(name):
+    from adopt.backends.torch import TorchImpl
+
+    f, w, captured = CAPTURE_CASES[name]
+    x = torch.linspace(0.5, 1.5, 6, dtype=torch.float64)
+    graph = TorchImpl(adopt.AutoTorch()).capture(lambda x_, w_: f(x_, w_) * 2, x, w)
+    assert (graph is not None) == captured
+    if captured:
+        torch.testing.assert_close(graph(x, w), f(x, w) * 2, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("mode", [None, "forward", "reverse"])
+@pytest.mark.parametrize("name", list(CAPTURE_CASES))
+def test_captured_sparse_jacobian_follows_new_points_and_contexts(name, mode):
+    f, w, _ = CAPTURE_CASES[name]
+    local = adopt.DenseSparsityDetector(adopt.AutoTorch())
+    b = adopt.AutoSparse(adopt.AutoTorch(mode=mode), sparsity_detector=local, format="dense")
+    x0 = torch.linspace(0.5, 1.5, 6, dtype=torch.float64)
+    prep = adopt.prepare_jacobian(f, b, x0, adopt.Constant(w))   # prepared here ...
+    x1 = torch.linspace(-0.3, 0.9, 6, dtype=torch.float64)        # ... executed elsewhere
+    w1 = w * 3 if isinstance(w, float) else w.flip(0) * 3
+    for xe, we in ((x0, w), (x1, w1)):
+        ref = torch.func.jacrev(f)(xe, we)
+        if name == "control flow on x":
+            ref = ref * torch.from_numpy(adopt.sparsity_pattern(prep).toarray())  # the local pattern at x0
+        torch.testing.assert_close(adopt.jacobian(f, b, xe, adopt.Constant(we), prep=prep), ref)
+        yv, J = adopt.value_and_jacobian(f, b, xe, adopt.Constant(we), prep=prep)
+        torch.testing.assert_close(yv, f(xe, we))
+        torch.testing.assert_close(J, ref)
+
+
+def test_captured_sparse_hessian_matches_eager():
+    f = lambda x: ((x[1:] - x[:-1] ** 2) ** 2).sum() + (torch.sin(x) ** 2).sum()  # noqa: E731
+    b = adopt.AutoSparse(adopt.AutoTorch(), format="dense")
+    prep = adopt.prepare_hessian(f, b, torch.ones(7, dtype=torch.float64))
+    x = torch.linspace(-1.0, 2.0, 7, dtype=torch.float64)
+    torch.testing.assert_close(adopt.hessian(f, b, x, prep=prep), torch.func.hessian(f)(x))

@@ -74,6 +74,11 @@ class BackendImpl(ABC):
         """Compile a native function once at preparation (jax.jit); identity elsewhere."""
         return fn
 
+    def capture(self, fn: NativeFn, *args: Any) -> NativeFn | None:
+        """``fn`` captured once as a graph at ``args``, for a structure known to be static
+        (sparse preps); ``None`` where the backend has nothing faster than calling ``fn``."""
+        return None
+
     @abstractmethod
     def eye(self, n: int, like: Any) -> Any:
         """The ``(n, n)`` identity in ``like``'s dtype."""

@@ -19,6 +19,7 @@ from adopt._contexts import Constant
 from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._sparse import coloring as col
+from adopt.backends._base import BackendImpl
 from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
 from adopt._sparse.detectors import SparsityDetectionError, canonical_pattern
 from adopt.operators import _derive as d
@@ -195,16 +196,20 @@ def _dense(v: Any, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -
 
 
 # ---- Jacobians --------------------------------------------------------------------------
-def _jacobian_mode(backend: AutoSparse, P: sp.csr_array, coloring: GreedyColoring) -> tuple[str, np.ndarray]:
+def _jacobian_mode(s: Setup, backend: AutoSparse, P: sp.csr_array, coloring: GreedyColoring) -> tuple[str, np.ndarray]:
+    """Column coloring pushed forward or row coloring pulled back, whichever costs less: colors
+    times the backend's cost of a forward product relative to a reverse one (1 in a captured
+    PyTorch graph, where batched JVPs are plain ATen calls but batched VJPs of some ops loop)."""
     dense = backend.dense
-    order, seed = coloring.order, coloring.seed
+    order, seed = coloring.orders(symmetric=False), coloring.seed
+    forward_cost = 1.0 if _captures(s) else dense.forward_cost
     has_fwd, has_rev = "pushforward" in dense.primitives, "pullback" in dense.primitives
     if dense.mode == "forward" or not has_rev:
         return "forward", col.column_coloring(P, order, seed=seed)
     if dense.mode == "reverse" or not has_fwd:
         return "reverse", col.row_coloring(P, order, seed=seed)
     cc, rc = col.column_coloring(P, order, seed=seed), col.row_coloring(P, order, seed=seed)
-    return ("forward", cc) if _count(cc) * dense.forward_cost <= _count(rc) else ("reverse", rc)
+    return ("forward", cc) if _count(cc) * forward_cost <= _count(rc) else ("reverse", rc)
 
 
 def _count(colors: np.ndarray) -> int:
@@ -220,7 +225,7 @@ def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
     if isinstance(backend.dense, MixedMode):
         h, info = _mixed(s, backend.dense, P, coloring)
     else:
-        mode, colors = _jacobian_mode(backend, P, coloring)
+        mode, colors = _jacobian_mode(s, backend, P, coloring)
         h, info = _one_sided(s, P, colors, mode)
     shape = (s.shapes.m, s.shapes.n)
     return _finish(s, backend, h, info, shape)
@@ -233,8 +238,8 @@ def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape:
     fmt = _formatter(s, backend, info, shape)
     inside = s.outer.kind == "jax" and array_kind(s.x_user) == "jax" and _format_name(s, backend) in ("bcoo", "dense")
     pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
-    run_both = s.runner(s.compile(s.core(h, 0, pick), s.x, *s.cvals, eager=False))
-    run_only = s.runner(s.compile(s.core(h, 0, lambda r: pick(r)[-1]), s.x, *s.cvals))
+    run_both = s.runner(_compiled(s, s.core(h, 0, pick), eager=False))
+    run_only = s.runner(_compiled(s, s.core(h, 0, lambda r: pick(r)[-1]), eager=True))
     out = (lambda v: v) if inside else fmt
 
     def run(x: Any, T: tuple, cs: tuple) -> Any:
@@ -245,6 +250,28 @@ def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape:
         return (*r[:-1], out(r[-1]))
 
     return s.prep(_guard(run, s), _guard(run_value, s), sparse=info)
+
+
+def _captures(s: Setup) -> bool:
+    """Whether the prepared call will try to capture a graph (see ``BackendImpl.capture``)."""
+    return s.warm and not s.outer.compiles and type(s.outer).capture is not BackendImpl.capture
+
+
+def _compiled(s: Setup, core: Callable, eager: bool) -> Callable:
+    """The prepared form of ``core``: compiled (JAX), or captured as a graph (PyTorch, where a
+    sparse prep's structure is static) at preparation (``eager``) or at its first call."""
+    if not _captures(s):
+        return s.compile(core, s.x, *s.cvals, eager=eager)
+    if eager:
+        return s.outer.capture(core, s.x, *s.cvals) or core
+    chosen: list[Callable] = []
+
+    def first(*args: Any) -> Any:
+        if not chosen:
+            chosen.append(s.outer.capture(core, *args) or core)
+        return chosen[0](*args)
+
+    return first
 
 
 def _one_sided(s: Setup, P: sp.csr_array, colors: np.ndarray, mode: str) -> tuple[Callable, SparseInfo]:
@@ -269,7 +296,7 @@ def _one_sided(s: Setup, P: sp.csr_array, colors: np.ndarray, mode: str) -> tupl
 
 
 def _mixed(s: Setup, mm: MixedMode, P: sp.csr_array, coloring: GreedyColoring) -> tuple[Callable, SparseInfo]:
-    rc, cc = col.bicoloring(P, coloring.order, seed=coloring.seed)
+    rc, cc = col.bicoloring(P, coloring.orders(symmetric=False), seed=coloring.seed)
     dec = col.bicoloring_decompression(P, rc, cc)
     m, n = s.shapes.m, s.shapes.n
     fwd_used, rev_used = np.asarray(dec.forward_colors), np.asarray(dec.reverse_colors)
@@ -340,10 +367,10 @@ def prepare_sparse_hessian(f: Callable[..., Any], backend: AutoSparse, x: Any,
     P = _pattern(s, backend, hessian=True)
     coloring = backend.coloring or GreedyColoring()
     if coloring.symmetric == "star":
-        colors = col.star_coloring(P, coloring.order, seed=coloring.seed)
+        colors = col.star_coloring(P, coloring.orders(symmetric=True), seed=coloring.seed)
         dec = col.star_decompression(P, colors)
     else:
-        colors = col.acyclic_coloring(P, coloring.order, seed=coloring.seed)
+        colors = col.acyclic_coloring(P, coloring.orders(symmetric=True), seed=coloring.seed)
         dec = col.acyclic_decompression(P, colors)
     n, k = s.shapes.n, dec.ncolors
     keep = _triangle(backend.triangle, dec.rows, dec.cols)

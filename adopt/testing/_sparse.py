@@ -95,7 +95,7 @@ def _stencil(N: int) -> SparseScenario:
                + xp.roll(U, -1, axis=1) - 4.0 * U)
         return xp.reshape(lap + U**3, (N * N,))
 
-    L = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(N, N)).tolil()
+    L = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(N, N), dtype=float).tolil()
     L[0, N - 1] = L[N - 1, 0] = 1
     I = sp.eye_array(N)
     P = sp.kron(L, I) + sp.kron(I, L)
