@@ -72,7 +72,7 @@ __all__ = [
     "ColumnDecompression",
     "RowDecompression",
     "SymmetricDecompression",
-    "SubstitutionLevel",
+    "TreeSums",
     "SubstitutionDecompression",
     "BiDecompression",
     "column_decompression",
@@ -1180,19 +1180,44 @@ class SymmetricDecompression:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SubstitutionLevel:
-    """One vectorised step of recovery by substitution.
+class TreeSums:
+    """Substitution on the 2-colored trees in closed form, by prefix sums.
 
-    ``values[target] = B.ravel()[index] - segment_sum(values[source], segment)``
-    where ``segment_sum`` adds ``values[source[k]]`` into slot ``segment[k]`` of a
-    zero vector of length ``len(target)``; every ``source`` was a ``target`` of
-    an earlier level.
+    Each sum ``B[u, c]`` (off the diagonal) is a *node*; each off-diagonal pair ``H[u, w]`` is an
+    *edge* joining the nodes ``(u, colors[w])`` and ``(w, colors[u])``. An acyclic coloring
+    makes these nodes a forest: each sum is the total of its node's edges. Rooting every tree,
+    the edge above a node equals the alternating sum of ``B`` over the node's subtree, and with
+    the nodes in preorder a subtree is a contiguous range::
+
+        a = sign * B.ravel()[key]                 # sign = (-1) ** depth
+        C = [0, cumsum(a)]
+        edge value = sign[child] * (C[stop] - C[start])
+
+    Cost: a gather, a cumulative sum and a few element-wise operations over ``nnz``, with no
+    sequential levels. One step of iterative refinement (the same formula applied to the
+    residual of every sum) keeps the error at the scale of each tree's own entries.
+
+    Attributes
+    ----------
+    key : np.ndarray of np.intp, shape (K,)
+        Index into ``B.ravel()`` of each node, nodes in preorder.
+    sign : np.ndarray of np.float64, shape (K,)
+        ``(-1) ** depth`` of each node.
+    child, parent : np.ndarray of np.intp, shape (E,)
+        The two nodes of each edge (preorder indices), the parent closer to the root.
+    start, stop : np.ndarray of np.intp, shape (E,)
+        The child's subtree: ``C[stop] - C[start]`` sums over it.
+    position : np.ndarray of np.intp, shape (E,)
+        The buffer position (an upper-triangle CSR position) of each edge.
     """
 
-    target: IntArray
-    index: IntArray
-    segment: IntArray
-    source: IntArray
+    key: IntArray
+    sign: NDArray[np.float64]
+    child: IntArray
+    parent: IntArray
+    start: IntArray
+    stop: IntArray
+    position: IntArray
 
     def __post_init__(self) -> None:
         _freeze(self)
@@ -1200,27 +1225,40 @@ class SubstitutionLevel:
     def __repr__(self) -> str:
         return _summary(self)
 
+    def solve(self, flat: np.ndarray) -> np.ndarray:
+        """Edge values from the flat compressed matrix (NumPy reference of the operators)."""
+        b = flat[self.key]
+        edges = self._sums(b)
+        residual = b - np.bincount(self.child, edges, self.key.size) - np.bincount(self.parent, edges, self.key.size)
+        return edges + self._sums(residual)
+
+    def _sums(self, b: np.ndarray) -> np.ndarray:
+        C = np.concatenate([[0.0], np.cumsum(self.sign * b)])
+        return self.sign[self.child] * (C[self.stop] - C[self.start])
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SubstitutionDecompression:
     """Recover symmetric ``H`` from ``B = H @ S`` by substitution (acyclic coloring).
 
     Scheme: entry ``B[u, c]`` is the sum of ``H[u, k]`` over the neighbours
-    ``k`` of ``u`` with color ``c``, which lie in one 2-colored tree.  Peeling
-    all trees from their leaves at once, each level solves the entries whose
-    sum has only one unknown term: ``values[target] = B.ravel()[index]`` minus
-    the already-known terms (see :class:`SubstitutionLevel`).  Values live in a
-    buffer indexed by CSR position (each off-diagonal pair solved at one of its
-    two positions); ``values[canonical]`` lists all nonzeros in CSR order.
-    The number of levels is about half the longest 2-colored path (one for a
-    diagonal pattern); each level is a handful of array operations.
+    ``k`` of ``u`` with color ``c``, which lie in one 2-colored tree; the
+    diagonal is read directly. The trees are solved all at once by prefix sums
+    (see :class:`TreeSums`), so the cost is linear in the nonzeros however long
+    the 2-colored paths are. Values live in a buffer indexed by CSR position
+    (each off-diagonal pair solved at its upper-triangle position);
+    ``values[canonical]`` lists all nonzeros in CSR order.
 
     Attributes
     ----------
     shape, colors, ncolors, rows, cols, lower
         As in :class:`SymmetricDecompression`.
-    levels : tuple of SubstitutionLevel
-        The substitution schedule (the diagonal is solved in the first level).
+    diagonal : np.ndarray of np.intp
+        CSR positions of the diagonal nonzeros.
+    diagonal_index : np.ndarray of np.intp
+        Where each of them sits in ``B.ravel()``.
+    trees : TreeSums
+        The off-diagonal nonzeros.
     canonical : np.ndarray of np.intp, shape (nnz,)
         Buffer position holding the value of each nonzero.
 
@@ -1229,8 +1267,8 @@ class SubstitutionDecompression:
     >>> import numpy as np
     >>> H = np.diag([1., 2., 3., 4.]) + np.diag([5., 6., 7.], 1) + np.diag([5., 6., 7.], -1)
     >>> d = acyclic_decompression(H != 0, acyclic_coloring(H != 0))
-    >>> d.ncolors, len(d.levels)
-    (2, 2)
+    >>> d.ncolors, d.trees.child.size
+    (2, 3)
     >>> d.decompress(H @ d.seed_matrix())
     array([1., 5., 5., 2., 6., 6., 3., 7., 7., 4.])
     """
@@ -1241,7 +1279,9 @@ class SubstitutionDecompression:
     rows: IntArray
     cols: IntArray
     lower: BoolArray
-    levels: tuple[SubstitutionLevel, ...]
+    diagonal: IntArray
+    diagonal_index: IntArray
+    trees: TreeSums
     canonical: IntArray
 
     def __post_init__(self) -> None:
@@ -1258,11 +1298,9 @@ class SubstitutionDecompression:
         """Nonzeros of ``H`` (CSR order) from ``B = H @ S`` of shape (n, ncolors)."""
         where = "SubstitutionDecompression.decompress"
         flat = _flat(compressed, (self.shape[0], self.ncolors), where)
-        values = np.zeros(self.rows.size, dtype=flat.dtype)
-        for level in self.levels:
-            known = np.zeros(level.target.size, dtype=flat.dtype)
-            np.add.at(known, level.segment, values[level.source])
-            values[level.target] = flat[level.index] - known
+        values = np.zeros(self.rows.size, dtype=np.result_type(flat.dtype, np.float64))
+        values[self.diagonal] = flat[self.diagonal_index]
+        values[self.trees.position] = self.trees.solve(flat)
         return values[self.canonical]
 
 
@@ -1401,104 +1439,59 @@ def acyclic_decompression(pattern: Pattern, colors: ArrayLike) -> SubstitutionDe
     ncolors = _ncolors(colors)
     mirror = _transpose_positions(rows, cols)
     canonical = np.minimum(np.arange(rows.size), mirror)
-    levels = _substitution_levels(rows, cols, colors, ncolors, canonical, mirror)
+    diag = np.flatnonzero(rows == cols)
     return SubstitutionDecompression(
         shape=csr.shape, colors=colors, ncolors=ncolors, rows=rows, cols=cols,
-        lower=rows >= cols, levels=levels, canonical=canonical,
+        lower=rows >= cols, diagonal=diag, diagonal_index=rows[diag] * ncolors + colors[rows[diag]],
+        trees=_tree_sums(rows, cols, colors, ncolors), canonical=canonical,
     )
 
 
-@dataclass(frozen=True, eq=False)
-class _Sums:
-    """The entries of ``B = H @ S`` as sums: group ``g`` is ``B.ravel()[keys[g]]``,
-    the sum of ``H[u, k]`` over the off-diagonal positions ``(u, k)`` it lists."""
+def _tree_sums(rows: IntArray, cols: IntArray, colors: IntArray, ncolors: int) -> TreeSums:
+    """Root the forest of sums (see :class:`TreeSums`) and lay it out in preorder."""
+    from scipy.sparse.csgraph import depth_first_order
+    from scipy.sparse.linalg import spsolve_triangular
 
-    keys: IntArray
-    members: IntArray  # off-diagonal positions, sorted by group
-    start: IntArray
-    size: IntArray
-    group_of: IntArray  # group of each position (-1 on the diagonal)
-
-    @classmethod
-    def build(cls, rows: IntArray, cols: IntArray, colors: IntArray, ncolors: int) -> _Sums:
-        off = np.flatnonzero(rows != cols)
-        keys, group = np.unique(rows[off] * ncolors + colors[cols[off]], return_inverse=True)
-        group_of = np.full(rows.size, -1, dtype=np.intp)
-        group_of[off] = group
-        size = np.bincount(group, minlength=keys.size)
-        members = off[np.argsort(group, kind="stable")]
-        return cls(keys, members, np.cumsum(size) - size, size, group_of)
-
-    def expand(self, groups: IntArray) -> tuple[IntArray, IntArray]:
-        """Members of each group in ``groups``, with the index into ``groups`` of each."""
-        counts = self.size[groups]
-        slot = np.repeat(np.arange(groups.size), counts)
-        offset = np.arange(slot.size) - (np.cumsum(counts) - counts)[slot]
-        return slot, self.members[self.start[groups][slot] + offset]
-
-
-def _substitution_levels(
-    rows: IntArray, cols: IntArray, colors: IntArray, ncolors: int,
-    canonical: IntArray, mirror: IntArray,
-) -> tuple[SubstitutionLevel, ...]:
-    """Peel the 2-colored trees leaf-first, one level per round (see
-    :class:`SubstitutionDecompression`); the loop is over levels, each vectorised."""
-    sums = _Sums.build(rows, cols, colors, ncolors)
-    unknown = sums.size.copy()
-    solved = np.zeros(rows.size, dtype=bool)
-    levels = []
-    ready = np.flatnonzero(unknown == 1)
-    while ready.size:
-        level, ready = _substitution_step(ready, sums, unknown, solved, canonical, mirror)
-        levels.append(level)
-    if not solved[canonical[sums.members]].all():
+    upper = np.flatnonzero(rows < cols)
+    u, w = rows[upper], cols[upper]
+    keys, ends = np.unique(np.concatenate([u * ncolors + colors[w], w * ncolors + colors[u]]),
+                           return_inverse=True)
+    k, e = keys.size, upper.size
+    ends = ends.reshape(2, e)
+    graph = sp.coo_array((np.ones(e), (ends[0], ends[1])), shape=(k, k))
+    ntrees, label = connected_components(graph, directed=False)
+    if e != k - ntrees:  # a forest has one edge fewer than nodes per tree
         raise ValueError(
             "acyclic_decompression: substitution is stuck on a 2-colored cycle; "
             "recolor with acyclic_coloring(pattern)"
         )
-    diag = np.flatnonzero(rows == cols)
-    return _with_diagonal(levels, diag, rows[diag] * ncolors + colors[rows[diag]])
-
-
-def _substitution_step(
-    ready: IntArray, sums: _Sums, unknown: IntArray, solved: BoolArray,
-    canonical: IntArray, mirror: IntArray,
-) -> tuple[SubstitutionLevel, IntArray]:
-    """Solve every entry that is the last unknown term of a sum.
-
-    Updates ``unknown`` (unknown terms per sum) and ``solved`` in place and
-    returns the level and the sums that are ready next.
-    """
-    slot, position = sums.expand(ready)
-    edge = canonical[position]
-    last = ~solved[edge]
-    target, first = np.unique(edge[last], return_index=True)
-    chosen = ready[slot[last][first]]
-    slot, position = sums.expand(chosen)
-    known = canonical[position] != target[slot]
-    solved[target] = True
-    touched = np.concatenate([sums.group_of[target], sums.group_of[mirror[target]]])
-    np.subtract.at(unknown, touched, 1)
-    level = SubstitutionLevel(
-        target=target, index=sums.keys[chosen], segment=slot[known],
-        source=canonical[position[known]],
+    roots = np.unique(label, return_index=True)[1]
+    # one depth-first search from a virtual root above every tree gives the preorder
+    top = sp.coo_array((np.ones(e + ntrees), (np.concatenate([ends[0], np.full(ntrees, k)]),
+                                               np.concatenate([ends[1], roots]))), shape=(k + 1, k + 1))
+    order, pred = depth_first_order(top.tocsr(), k, directed=False, return_predecessors=True)
+    order = order[1:]
+    pre = np.empty(k + 1, dtype=np.intp)
+    pre[order] = np.arange(k)
+    pre[k] = -1
+    parent_of = pre[pred[order]]            # preorder parent of each node, -1 for roots
+    child = np.flatnonzero(parent_of >= 0)  # in preorder, a parent comes before its children
+    ones = np.ones(child.size)
+    down = sp.csr_array((ones, (parent_of[child], child)), shape=(k, k))
+    eye = sp.eye_array(k, format="csr")
+    size = spsolve_triangular((eye - down).tocsr(), np.ones(k), lower=False)   # 1 + children's
+    depth = spsolve_triangular((eye - down.T).tocsr(), (parent_of >= 0).astype(float), lower=True)
+    # each edge once, as (child, parent); its position is the upper-triangle one
+    a, b = pre[ends[0]], pre[ends[1]]
+    a_is_child = parent_of[a] == b
+    edge_child = np.where(a_is_child, a, b)
+    return TreeSums(
+        key=keys[order].astype(np.intp),
+        sign=np.where(np.rint(depth).astype(np.int64) % 2 == 0, 1.0, -1.0),
+        child=edge_child, parent=np.where(a_is_child, b, a),
+        start=edge_child, stop=edge_child + np.rint(size[edge_child]).astype(np.intp),
+        position=upper,
     )
-    return level, np.unique(touched[unknown[touched] == 1])
-
-
-def _with_diagonal(
-    levels: list[SubstitutionLevel], diag: IntArray, index: IntArray
-) -> tuple[SubstitutionLevel, ...]:
-    """Prepend the directly read diagonal to the first level."""
-    empty = np.zeros(0, dtype=np.intp)
-    first = levels[0] if levels else SubstitutionLevel(empty, empty, empty, empty)
-    merged = SubstitutionLevel(
-        target=np.concatenate([first.target, diag]),
-        index=np.concatenate([first.index, index]),
-        segment=first.segment,
-        source=first.source,
-    )
-    return (merged, *levels[1:]) if merged.target.size else ()
 
 
 def bicoloring_decompression(

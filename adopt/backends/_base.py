@@ -112,8 +112,8 @@ class BackendImpl(ABC):
         """``out[s] = sum of values[k] with segments[k] == s``, ``out`` of length ``size``."""
 
     @abstractmethod
-    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
-        """``buf`` with ``buf[idx] = values`` (functionally where arrays are immutable)."""
+    def prefix_sum(self, a: Any) -> Any:
+        """``[0, a[0], a[0] + a[1], ...]`` (length ``a.size + 1``) of a 1-D array."""
 
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         """Turn an in-place ``f(y, x, *c)`` into an out-of-place native function."""

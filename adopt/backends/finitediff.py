@@ -51,9 +51,10 @@ class FiniteDiffImpl(BackendImpl):
     def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
         return np.bincount(segments, weights=values, minlength=size).astype(values.dtype, copy=False)
 
-    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
-        buf[idx] = values
-        return buf
+    def prefix_sum(self, a: Any) -> Any:
+        out = np.zeros(a.size + 1, dtype=a.dtype)
+        np.cumsum(a, out=out[1:])
+        return out
 
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         def fn(x: Any, *c: Any) -> Any:

@@ -82,8 +82,8 @@ class JaxImpl(BackendImpl):
     def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
         return jnp.zeros(size, dtype=values.dtype).at[segments].add(values)
 
-    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
-        return buf.at[idx].set(values)
+    def prefix_sum(self, a: Any) -> Any:
+        return jnp.concatenate([jnp.zeros(1, dtype=a.dtype), jnp.cumsum(a)])
 
     # ---- primitives -----------------------------------------------------------------
     def value_and_pushforward(self, fn: NativeFn, nested: bool = False) -> NativeFn:

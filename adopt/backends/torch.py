@@ -139,8 +139,8 @@ class TorchImpl(BackendImpl):
     def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
         return values.new_zeros(size).index_add_(0, segments, values)
 
-    def set_at(self, buf: Any, idx: Any, values: Any) -> Any:
-        return buf.index_copy(0, idx, values)
+    def prefix_sum(self, a: Any) -> Any:
+        return torch.cat([a.new_zeros(1), torch.cumsum(a, 0)])
 
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         def fn(x: Any, *c: Any) -> Any:

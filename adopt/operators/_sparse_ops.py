@@ -1,9 +1,9 @@
 """Sparse Jacobians and Hessians: detection, coloring and decompression at preparation.
 
 A prepared sparse call runs one compiled function: the batched products of the color groups'
-seed tangents, then a gather by a precomputed index map (and, for acyclic Hessian colorings, a
-short fixed schedule of vectorised substitution levels). Only the conversion of the nonzeros into
-the requested format happens outside.
+seed tangents, then a gather by a precomputed index map (for acyclic Hessian colorings,
+substitution in closed form: a gather, a cumulative sum and a few element-wise operations). Only
+the conversion of the nonzeros into the requested format happens outside.
 """
 
 from __future__ import annotations
@@ -402,59 +402,31 @@ def _symmetric_decompressor(s: Setup, dec: Any, keep: np.ndarray) -> Callable[[A
         ci = dec.compressed_index[keep]
         idx = impl.index((ci % k) * n + ci // k)
         return lambda HT: impl.take(HT.reshape(-1), idx, unique=False)
-    if impl.kind == "jax":
-        return _jax_substitution(dec, keep)
-    levels = [(impl.index(lv.target), impl.index(lv.index), impl.index(lv.segment), impl.index(lv.source),
-               int(lv.target.size)) for lv in dec.levels]
-    canonical = impl.index(dec.canonical[keep])
-    nnz = dec.rows.size
+    trees = dec.trees
+    nodes, ndiag = trees.key.size, dec.diagonal.size
+    key, child, parent = impl.index(trees.key), impl.index(trees.child), impl.index(trees.parent)
+    start, stop = impl.index(trees.start), impl.index(trees.stop)
+    diagonal = impl.index(dec.diagonal_index)
+    native = converter("numpy", impl.kind)
+    sign = native(trees.sign.astype(numpy_dtype(s.x_user)))
+    sign_child = native(trees.sign[trees.child].astype(numpy_dtype(s.x_user)))
+    # each kept nonzero, read from [diagonal values, edge values]
+    slot = np.full(dec.rows.size, -1, dtype=np.int64)
+    slot[dec.diagonal] = np.arange(ndiag)
+    slot[trees.position] = ndiag + np.arange(trees.position.size)
+    source = impl.index(slot[dec.canonical[keep]])
+    cat = _concat(impl)
+
+    def sums(b: Any) -> Any:
+        C = impl.prefix_sum(sign * b)
+        return sign_child * (impl.take(C, stop, unique=False) - impl.take(C, start, unique=False))
 
     def substitute(HT: Any) -> Any:
         flat = HT.T.reshape(-1)
-        values = impl.zeros((nnz,), flat)
-        for target, index, segment, source, size in levels:  # eager: a few vectorised ops each
-            known = impl.segment_sum(values[source], segment, size)
-            values = impl.set_at(values, target, flat[index] - known)
-        return values[canonical]
-
-    return substitute
-
-
-def _pad(arrays: list[np.ndarray], fill: int) -> np.ndarray:
-    width = max((a.size for a in arrays), default=0)
-    out = np.full((len(arrays), max(width, 1)), fill, dtype=np.int64)
-    for i, a in enumerate(arrays):
-        out[i, : a.size] = a
-    return out
-
-
-def _jax_substitution(dec: Any, keep: np.ndarray) -> Callable[[Any], Any]:
-    """Substitution as one ``lax.scan`` over padded levels, so compilation does not unroll them.
-
-    The buffer has two extra slots: ``nnz`` absorbs padded writes, ``nnz + 1`` stays zero for
-    padded reads; the compressed products get one zero appended for padded indices.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    nnz, nflat = dec.rows.size, dec.shape[0] * dec.ncolors
-    lv = dec.levels
-    width = max((int(level.target.size) for level in lv), default=1)
-    target = _pad([level.target for level in lv], nnz)
-    index = _pad([level.index for level in lv], nflat)
-    segment = _pad([level.segment for level in lv], width)
-    source = _pad([level.source for level in lv], nnz + 1)
-    canonical = dec.canonical[keep]
-
-    def substitute(HT: Any) -> Any:
-        flat = jnp.concatenate([HT.T.reshape(-1), jnp.zeros(1, HT.dtype)])
-
-        def level(values: Any, arrays: tuple) -> tuple[Any, None]:
-            tgt, idx, seg, src = arrays
-            known = jnp.zeros(width + 1, values.dtype).at[seg].add(values[src])
-            return values.at[tgt].set(flat[idx] - known[:width]), None
-
-        values, _ = jax.lax.scan(level, jnp.zeros(nnz + 2, HT.dtype), (target, index, segment, source))
-        return values[canonical]
+        b = impl.take(flat, key)
+        edges = sums(b)  # then one step of iterative refinement on the residual of every sum
+        residual = b - impl.segment_sum(edges, child, nodes) - impl.segment_sum(edges, parent, nodes)
+        edges = edges + sums(residual)
+        return impl.take(cat([impl.take(flat, diagonal), edges]), source, unique=False)
 
     return substitute
