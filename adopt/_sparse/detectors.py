@@ -5,7 +5,8 @@ Three detectors share one interface, ``jacobian_sparsity(f, x, *contexts, framew
 ``scipy.sparse.csr_array`` over ``y.ravel()`` and ``x.ravel()`` (C order):
 
 - :class:`TracerSparsityDetector` (the default): a *global* pattern, valid at every ``x``, found by
-  tracing ``f`` once (NumPy: operator overloading; PyTorch: ``make_fx`` + ATen rules; JAX: asdex).
+  tracing ``f`` once (NumPy: operator overloading; PyTorch: ``make_fx`` + ATen rules; JAX: jaxpr
+  interpretation).
 - :class:`DenseSparsityDetector`: a *local* pattern, the nonzeros of the dense derivative at ``x``.
 - :class:`KnownSparsityDetector`: a pattern the user already knows.
 
@@ -65,7 +66,7 @@ class ConservativeSparsityWarning(UserWarning):
 _FRAMEWORKS = {
     "numpy": ("adopt._sparse.detect_numpy", "numpy"),
     "torch": ("adopt._sparse.detect_torch", "torch"),
-    "jax": ("adopt._sparse.detect_jax", "jax"),
+    "jax": ("adopt._sparse.detect_jaxpr", "jax"),
 }
 
 
