@@ -268,3 +268,19 @@ def test_captured_sparse_hessian_matches_eager():
     prep = adopt.prepare_hessian(f, b, torch.ones(7, dtype=torch.float64))
     x = torch.linspace(-1.0, 2.0, 7, dtype=torch.float64)
     torch.testing.assert_close(adopt.hessian(f, b, x, prep=prep), torch.func.hessian(f)(x))
+
+
+def test_captured_graph_folds_what_depends_on_constants_only():
+    from adopt.backends.torch import TorchImpl
+
+    seeds = torch.arange(12.0, dtype=torch.float64).reshape(3, 4)
+    def fn(x):  # the stencil of the seeds is constant; x's part and the random draw are not
+        return (torch.roll(seeds, 1, 1) - 2 * seeds) * torch.sin(x) + torch.rand(4, dtype=torch.float64) * 0
+
+    x = torch.linspace(0.0, 1.0, 4, dtype=torch.float64)
+    graph = TorchImpl(adopt.AutoTorch()).capture(fn, x)
+    ops = {str(n.target) for n in graph.graph.nodes if n.op == "call_function"}
+    assert "aten.roll.default" not in ops and "aten.sin.default" in ops
+    assert any("rand" in op for op in ops)  # random draws are never folded into constants
+    x1 = torch.linspace(-2.0, 3.0, 4, dtype=torch.float64)
+    torch.testing.assert_close(graph(x1), (torch.roll(seeds, 1, 1) - 2 * seeds) * torch.sin(x1), rtol=1e-15, atol=0)
