@@ -57,13 +57,13 @@ from adopt._sparse.detect_numpy import (
     _group_union,
     _groups,
     _mask_rows,
+    _owner_rows,
     _pairs,
     _pointwise,
     _take,
     _union,
     scalar_hessian_pattern,
 )
-from adopt._sparse.detect_torch import _owner_rows
 from adopt._sparse.detectors import (
     ConservativeSparsityWarning,
     SparsityDetectionError,

@@ -118,6 +118,15 @@ def _broadcast_rows(shape: tuple, out_shape: tuple) -> np.ndarray:
     return np.broadcast_to(src, out_shape).ravel()
 
 
+def _owner_rows(shape: tuple, dim: int, out_shape: tuple) -> np.ndarray:
+    """Group index of every element of a reduced-along-``dim`` output (topk, kthvalue)."""
+    dim = dim % len(shape)
+    kept = [s for d, s in enumerate(shape) if d != dim]
+    grp = np.arange(math.prod(kept)).reshape(kept)
+    grp = np.expand_dims(grp, dim)
+    return np.broadcast_to(grp, out_shape).ravel()
+
+
 def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))

@@ -46,6 +46,7 @@ from adopt._sparse.detect_numpy import (
     _group_union,
     _groups,
     _normalize_axes,
+    _owner_rows,
     _pairs,
     _pointwise,
     _take,
@@ -415,15 +416,6 @@ def _call_bound(op: Any, bound: dict) -> Any:
         else:
             args.append(bound[a.name])
     return op(*args, **kwargs)
-
-
-def _owner_rows(shape: tuple, dim: int, out_shape: tuple) -> np.ndarray:
-    """Group index of every element of a reduced-along-``dim`` output (topk, kthvalue)."""
-    dim = dim % len(shape)
-    kept = [s for d, s in enumerate(shape) if d != dim]
-    grp = np.arange(math.prod(kept)).reshape(kept)
-    grp = np.expand_dims(grp, dim)
-    return np.broadcast_to(grp, out_shape).ravel()
 
 
 def _is_tensor_or_number(v: Any) -> bool:

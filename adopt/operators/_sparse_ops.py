@@ -93,8 +93,17 @@ def _seeds(s: Setup, colors: np.ndarray, ncolors: int, shape: tuple[int, ...]) -
     S = np.zeros((ncolors, colors.size), dtype=np.float64)
     used = colors >= 0  # a negative color: a group whose products are never read
     S[colors[used], np.flatnonzero(used)] = 1.0
-    native = converter("numpy", s.outer.kind)(S.astype(numpy_dtype(s.x_user)))
-    return native.reshape((ncolors, *shape))
+    return _constant(s.outer.kind, S.astype(numpy_dtype(s.x_user)).reshape((ncolors, *shape)))
+
+
+def _constant(kind: str, a: np.ndarray) -> Any:
+    """A NumPy constant of a prep as a native array; for JAX by ``device_put``, which unlike
+    ``jnp.asarray`` compiles nothing (that costs ~10-60 ms per new shape at preparation)."""
+    if kind == "jax":
+        import jax
+
+        return jax.device_put(a)
+    return converter("numpy", kind)(a)
 
 
 def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, bool, np.ndarray]]:
@@ -149,7 +158,7 @@ def _formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int
         import jax.numpy as jnp
 
         itype = np.int32 if max(shape) < 2**31 else np.int64  # half the bytes each call returns
-        idx = jnp.asarray(np.stack([rows, cols], axis=1).astype(itype))
+        idx = _constant("jax", np.stack([rows, cols], axis=1).astype(itype))
         return lambda v: jsparse.BCOO((jnp.asarray(v), idx), shape=shape, indices_sorted=True,
                                       unique_indices=True)
     import torch
@@ -208,8 +217,14 @@ def _jacobian_mode(s: Setup, backend: AutoSparse, P: sp.csr_array, coloring: Gre
         return "forward", col.column_coloring(P, order, seed=seed)
     if dense.mode == "reverse" or not has_fwd:
         return "reverse", col.row_coloring(P, order, seed=seed)
-    cc, rc = col.column_coloring(P, order, seed=seed), col.row_coloring(P, order, seed=seed)
+    cc = col.column_coloring(P, order, seed=seed)
+    # a row coloring is a column coloring of P.T: the same one for a symmetric structure
+    rc = cc if _symmetric_structure(P) else col.row_coloring(P, order, seed=seed)
     return ("forward", cc) if _count(cc) * forward_cost <= _count(rc) else ("reverse", rc)
+
+
+def _symmetric_structure(P: sp.csr_array) -> bool:
+    return P.shape[0] == P.shape[1] and (P != P.T).nnz == 0
 
 
 def _count(colors: np.ndarray) -> int:
@@ -407,9 +422,9 @@ def _symmetric_decompressor(s: Setup, dec: Any, keep: np.ndarray) -> Callable[[A
     key, child, parent = impl.index(trees.key), impl.index(trees.child), impl.index(trees.parent)
     start, stop = impl.index(trees.start), impl.index(trees.stop)
     diagonal = impl.index(dec.diagonal_index)
-    native = converter("numpy", impl.kind)
-    sign = native(trees.sign.astype(numpy_dtype(s.x_user)))
-    sign_child = native(trees.sign[trees.child].astype(numpy_dtype(s.x_user)))
+    dtype = numpy_dtype(s.x_user)
+    sign = _constant(impl.kind, trees.sign.astype(dtype))
+    sign_child = _constant(impl.kind, trees.sign[trees.child].astype(dtype))
     # each kept nonzero, read from [diagonal values, edge values]
     slot = np.full(dec.rows.size, -1, dtype=np.int64)
     slot[dec.diagonal] = np.arange(ndiag)
