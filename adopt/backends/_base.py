@@ -57,7 +57,8 @@ class BackendImpl(ABC):
     #: the array kind the implementation computes with ("jax", "torch" or "numpy")
     kind: ClassVar[str]
     #: operators with native fast paths, e.g. {"value_and_gradient", "value_and_jacobian",
-    #: "hvp", "hessian", "pushforward_same_point", "pullback_same_point", "hvp_same_point"}
+    #: "hvp", "hessian", "pushforward_same_point", "pullback_same_point", "hvp_same_point",
+    #: "derivative_and_second"}
     native: ClassVar[frozenset[str]]
     #: whether ``compile`` compiles (then preparation runs each compiled function once)
     compiles: ClassVar[bool] = False

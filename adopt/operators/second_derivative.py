@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from adopt._prep import Prep
+from adopt._second_order import SecondOrder
 from adopt.operators import _derive as d
 from adopt.operators._common import run_op, setup, store
 
@@ -26,9 +27,11 @@ def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *cont
               strict=strict, second_order=True, scalar_x=True)
     dd = d.derivative_and_second(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.bridge)
     fn = s.fn
-
-    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
-        return (fn(x, *c), *dd(x, *c))
+    if not isinstance(s.dense, SecondOrder) and "derivative_and_second" in s.outer.native:
+        h = s.outer.derivative_and_second(fn, dd)
+    else:
+        def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+            return (fn(x, *c), *dd(x, *c))
 
     both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
     only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
