@@ -75,6 +75,10 @@ class BackendImpl(ABC):
         """Compile a native function once at preparation (jax.jit); identity elsewhere."""
         return fn
 
+    def captures(self, cvals: tuple[Any, ...]) -> bool:
+        """Whether :meth:`capture` may capture a function taking these context values."""
+        return False
+
     def capture(self, fn: NativeFn, *args: Any) -> NativeFn | None:
         """``fn`` captured once as a graph at ``args``, for a structure known to be static
         (sparse preps); ``None`` where the backend has nothing faster than calling ``fn``."""

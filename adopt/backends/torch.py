@@ -149,6 +149,9 @@ class TorchImpl(BackendImpl):
             )
         return y.detach()
 
+    def captures(self, cvals: tuple[Any, ...]) -> bool:
+        return all(_capturable(v) for v in cvals)
+
     def capture(self, fn: NativeFn, *args: Any) -> NativeFn | None:
         """``fn`` traced once by ``make_fx`` on fake tensors into an ATen graph without the dead
         branches of ``torch.func``'s transforms, with everything computed from constants alone
@@ -160,7 +163,7 @@ class TorchImpl(BackendImpl):
         not tensors or hashable static values (a Python float would be frozen into the graph).
         The graph must reproduce ``fn`` at ``args``, else the eager ``fn`` is kept.
         """
-        if not all(_capturable(a) for a in args[1:]):
+        if not self.captures(args[1:]):
             return None
         from torch.fx.experimental.proxy_tensor import make_fx
 

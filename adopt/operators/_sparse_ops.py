@@ -19,7 +19,6 @@ from adopt._contexts import Constant
 from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._sparse import coloring as col
-from adopt.backends._base import BackendImpl
 from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
 from adopt._sparse.detectors import SparsityDetectionError, canonical_pattern
 from adopt.operators import _derive as d
@@ -269,7 +268,7 @@ def _finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape:
 
 def _captures(s: Setup) -> bool:
     """Whether the prepared call will try to capture a graph (see ``BackendImpl.capture``)."""
-    return s.warm and not s.outer.compiles and type(s.outer).capture is not BackendImpl.capture
+    return s.warm and not s.outer.compiles and s.outer.captures(s.cvals)
 
 
 def _compiled(s: Setup, core: Callable, eager: bool) -> Callable:
