@@ -1023,8 +1023,6 @@ def _summary(obj: Any) -> str:
         value = getattr(obj, f.name)
         if isinstance(value, np.ndarray):
             text = f"{value.dtype}{list(value.shape)}"
-        elif isinstance(value, tuple) and not all(isinstance(v, int) for v in value):
-            text = f"<{len(value)} levels>"
         else:
             text = repr(value)
         parts.append(f"{f.name}={text}")
@@ -1425,7 +1423,7 @@ def star_decompression(pattern: Pattern, colors: ArrayLike) -> SymmetricDecompre
 
 
 def acyclic_decompression(pattern: Pattern, colors: ArrayLike) -> SubstitutionDecompression:
-    """Substitution schedule to recover symmetric ``H`` from ``H @ S``.
+    """Recover symmetric ``H`` from ``H @ S`` by substitution in closed form (prefix sums).
 
     Raises ValueError unless ``colors`` is an acyclic coloring of ``P | P.T``
     (see :func:`check_acyclic_coloring`).  The scheme is described in
