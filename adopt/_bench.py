@@ -328,6 +328,21 @@ DENSE_NOTES = (
 
 
 # ---- dense cases --------------------------------------------------------------------------
+def _test_functions(xp: Any) -> tuple[Callable, Callable, Callable]:
+    """The benchmark's f (scalar of a vector), g (square vector map), h (scalar of a scalar),
+    written with the array module ``xp`` (jax.numpy, torch or NumPy)."""
+    def f(x: Any) -> Any:
+        return xp.sum(xp.sin(x) * x**2) + xp.sum(x[1:] * x[:-1])
+
+    def g(x: Any) -> Any:
+        return xp.sin(x) * x + xp.roll(x, 1) * xp.cos(x)
+
+    def h(t: Any) -> Any:
+        return xp.sin(t) * t**2 + xp.exp(-t)
+
+    return f, g, h
+
+
 def _point(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return rng.standard_normal(n), rng.standard_normal(n)
@@ -337,14 +352,7 @@ def _jax_cases(op: str, n: int) -> Case:
     import jax
     import jax.numpy as jnp
 
-    def f(x: Any) -> Any:
-        return jnp.sum(jnp.sin(x) * x**2) + jnp.sum(x[1:] * x[:-1])
-
-    def g(x: Any) -> Any:
-        return jnp.sin(x) * x + jnp.roll(x, 1) * jnp.cos(x)
-
-    def h(t: Any) -> Any:
-        return jnp.sin(t) * t**2 + jnp.exp(-t)
+    f, g, h = _test_functions(jnp)
 
     be = adopt.AutoJAX()
     xn, vn = _point(n)
@@ -402,14 +410,7 @@ def _torch_cases(op: str, n: int) -> Case:
     from torch import func as tf
     from torch.autograd import forward_ad as fwad
 
-    def f(x: Any) -> Any:
-        return torch.sum(torch.sin(x) * x**2) + torch.sum(x[1:] * x[:-1])
-
-    def g(x: Any) -> Any:
-        return torch.sin(x) * x + torch.roll(x, 1) * torch.cos(x)
-
-    def h(t: Any) -> Any:
-        return torch.sin(t) * t**2 + torch.exp(-t)
+    f, g, h = _test_functions(torch)
 
     def grad(fun: Callable, x: Any, *ty: Any, create_graph: bool = False, **kw: Any) -> Any:
         xg = x.detach().requires_grad_(True)
@@ -482,14 +483,7 @@ _SCIPY_METHOD = {"central": "3-point", "forward": "2-point", "complex": "cs"}
 def _fd_cases(op: str, n: int, method: str = "central") -> Case:
     from scipy.optimize._numdiff import approx_derivative  # the function behind every SciPy solver
 
-    def f(x: Any) -> Any:
-        return np.sum(np.sin(x) * x**2) + np.sum(x[1:] * x[:-1])
-
-    def g(x: Any) -> Any:
-        return np.sin(x) * x + np.roll(x, 1) * np.cos(x)
-
-    def h(t: Any) -> Any:
-        return np.sin(t) * t**2 + np.exp(-t)
+    f, g, h = _test_functions(np)
 
     be = adopt.AutoFiniteDiff(method=method)
     sm = _SCIPY_METHOD[method]

@@ -40,111 +40,58 @@ RNG = np.random.default_rng(20240607)
 # ---------------------------------------------------------------------------------------------
 
 
-class NumpyF:
-    name = "numpy"
-    cat = staticmethod(np.concatenate)
-    stack = staticmethod(np.stack)
-    roll = staticmethod(lambda w, s, a: np.roll(w, s, a))
-    sum = staticmethod(np.sum)
-    prod = staticmethod(np.prod)
-    exp, sin, tanh, abs, log = np.exp, np.sin, np.tanh, np.abs, np.log
-    maximum = staticmethod(np.maximum)
-    where = staticmethod(np.where)
-    cumsum = staticmethod(lambda v: np.cumsum(v))
-    zeros_like = staticmethod(np.zeros_like)
-    zeros = staticmethod(lambda m, like: np.zeros(m, like=like))
-    functional = False
+class Framework:
+    """One array library seen through the names the scenarios use (``F.sum``, ``F.roll``, ...)."""
 
-    @staticmethod
-    def x(a):
-        return np.asarray(a, dtype=np.float64)
+    COMMON = ("stack", "roll", "sum", "prod", "exp", "sin", "tanh", "abs", "log", "maximum",
+              "where", "zeros_like")
+
+    def __init__(self, name: str, xp, cat, floats, ints, functional: bool, cumsum_axis=None):
+        self.name, self.xp, self.cat, self.functional = name, xp, cat, functional
+        for op in self.COMMON:
+            setattr(self, op, getattr(xp, op))
+        self._floats, self._ints, self._cumsum_axis = floats, ints, cumsum_axis
+
+    def x(self, a):
+        return self._floats(a)
 
     const = x
 
-    @staticmethod
-    def idx(a):
-        return np.asarray(a, dtype=np.int64)
+    def idx(self, a):
+        return self._ints(a)
 
-    @staticmethod
-    def set(y, key, val):
+    def cumsum(self, v):
+        return self.xp.cumsum(v) if self._cumsum_axis is None else self.xp.cumsum(v, self._cumsum_axis)
+
+    def zeros(self, m, like):
+        if self.xp is np:  # like=: the NumPy tracer makes the buffer
+            return np.zeros(m, like=like)
+        return self.xp.zeros(m, dtype=like.dtype)
+
+    def set(self, y, key, val):
+        if self.functional:
+            return y.at[key].set(val)
         y[key] = val
         return y
 
 
-class TorchF:
-    name = "torch"
-    functional = False
-
-    def __init__(self):
+def _adapter(name: str) -> Framework:
+    if name == "numpy":
+        return Framework("numpy", np, np.concatenate, lambda a: np.asarray(a, dtype=np.float64),
+                         lambda a: np.asarray(a, dtype=np.int64), functional=False)
+    pytest.importorskip(name)
+    if name == "torch":
         import torch
 
-        self.t = torch
-        self.cat = torch.cat
-        self.stack = torch.stack
-        self.roll = lambda w, s, a: torch.roll(w, s, a)
-        self.sum = torch.sum
-        self.prod = torch.prod
-        self.exp, self.sin, self.tanh, self.abs, self.log = (
-            torch.exp, torch.sin, torch.tanh, torch.abs, torch.log)
-        self.maximum = torch.maximum
-        self.where = torch.where
-        self.cumsum = lambda v: torch.cumsum(v, 0)
-        self.zeros_like = torch.zeros_like
-        self.zeros = lambda m, like: torch.zeros(m, dtype=like.dtype)
+        return Framework("torch", torch, torch.cat,
+                         lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)),
+                         lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64)),
+                         functional=False, cumsum_axis=0)
+    import jax.numpy as jnp
 
-    def x(self, a):
-        return self.t.as_tensor(np.asarray(a, dtype=np.float64))
-
-    const = x
-
-    def idx(self, a):
-        return self.t.as_tensor(np.asarray(a, dtype=np.int64))
-
-    @staticmethod
-    def set(y, key, val):
-        y[key] = val
-        return y
-
-
-class JaxF:
-    name = "jax"
-    functional = True
-
-    def __init__(self):
-        import jax.numpy as jnp
-
-        self.jnp = jnp
-        self.cat = jnp.concatenate
-        self.stack = jnp.stack
-        self.roll = lambda w, s, a: jnp.roll(w, s, a)
-        self.sum = jnp.sum
-        self.prod = jnp.prod
-        self.exp, self.sin, self.tanh, self.abs, self.log = (
-            jnp.exp, jnp.sin, jnp.tanh, jnp.abs, jnp.log)
-        self.maximum = jnp.maximum
-        self.where = jnp.where
-        self.cumsum = lambda v: jnp.cumsum(v)
-        self.zeros_like = jnp.zeros_like
-        self.zeros = lambda m, like: jnp.zeros(m, dtype=like.dtype)
-
-    def x(self, a):
-        return self.jnp.asarray(np.asarray(a, dtype=np.float32))
-
-    const = x
-
-    def idx(self, a):
-        return self.jnp.asarray(np.asarray(a, dtype=np.int32))
-
-    @staticmethod
-    def set(y, key, val):
-        return y.at[key].set(val)
-
-
-def _adapter(name: str):
-    if name == "numpy":
-        return NumpyF()
-    pytest.importorskip(name)
-    return TorchF() if name == "torch" else JaxF()
+    return Framework("jax", jnp, jnp.concatenate,
+                     lambda a: jnp.asarray(np.asarray(a, dtype=np.float32)),
+                     lambda a: jnp.asarray(np.asarray(a, dtype=np.int32)), functional=True)
 
 
 FRAMEWORKS = ["numpy", "torch", "jax"]
@@ -359,7 +306,7 @@ def test_scenario(sc: Scenario, framework: str):
 def test_scenarios_match_autodiff(sc: Scenario):
     """The closed forms themselves: exact AD (torch) at random points never leaves them."""
     F = _adapter("torch")
-    torch = F.t
+    torch = F.xp
     f = lambda x: sc.f(x, F, *[c.value.clone() for c in _contexts(sc, F)])  # noqa: E731
     seen_j = np.zeros_like(sc.jac) if sc.jac is not None else None
     seen_h = np.zeros_like(sc.hess) if sc.hess is not None else None
@@ -470,7 +417,7 @@ def _random_matrix(rng, m, k):
 
 def _numeric_patterns(f, n, hessian, points=4):
     F = _adapter("torch")
-    torch = F.t
+    torch = F.xp
     seen = None
     for _ in range(points):
         x = F.x(RNG.uniform(0.3, 1.7, n) * RNG.choice([-1.0, 1.0], n))
@@ -655,7 +602,7 @@ def test_dense_detector_atol(framework):
 
 def test_local_detector_follows_control_flow():
     P = DenseSparsityDetector(backend=None).jacobian_sparsity(
-        _branchy(NumpyF), np.ones(3), framework="numpy")
+        _branchy(_adapter("numpy")), np.ones(3), framework="numpy")
     np.testing.assert_array_equal(P.toarray(), np.eye(3, dtype=bool))
 
 

@@ -1406,20 +1406,16 @@ def _sort(tr, func, a, *args, **kwargs):
     return _fresh(tr, _group_spread(a._rows(), G), a.shape, a.dtype)
 
 
-@_implements(*_np("cumsum", "nancumsum", "cumulative_sum"))
-def _cumsum(tr, a, axis=None, dtype=None, out=None, include_initial=False):
-    res = _cumulative(tr, a, axis, "sum", dtype)
-    if include_initial:
-        res = _include_initial(res, axis)
-    return res
+def _cumulative_rule(kind: str) -> Callable:
+    def rule(tr, a, axis=None, dtype=None, out=None, include_initial=False):
+        res = _cumulative(tr, a, axis, kind, dtype)
+        return _include_initial(res, axis) if include_initial else res
+
+    return rule
 
 
-@_implements(*_np("cumprod", "nancumprod", "cumulative_prod"))
-def _cumprod(tr, a, axis=None, dtype=None, out=None, include_initial=False):
-    res = _cumulative(tr, a, axis, "prod", dtype)
-    if include_initial:
-        res = _include_initial(res, axis)
-    return res
+_implements(*_np("cumsum", "nancumsum", "cumulative_sum"))(_cumulative_rule("sum"))
+_implements(*_np("cumprod", "nancumprod", "cumulative_prod"))(_cumulative_rule("prod"))
 
 
 def _include_initial(res, axis):

@@ -656,61 +656,31 @@ _RULES["_softmax"] = _RULES["_log_softmax"] = _RULES["softmax"] = _RULES["log_so
 # Matrix products ------------------------------------------------------------------------------
 
 
-@_rule("mm")
-def _mm(it, node, op, args, kwargs):
-    return it.einsum(node, ["ik", "kj"], "ij", [args[0], args[1]])
+def _product(subs: list[str], out: str, operands: tuple[str, str] | None = None) -> Callable:
+    """Rule of a matrix product ``einsum(subs -> out)`` of the first two arguments, or of the
+    named ``operands`` plus ``beta * self`` (``addmm`` and friends; no bias when beta == 0)."""
+    def rule(it, node, op, args, kwargs):
+        if operands is None:
+            return it.einsum(node, subs, out, [args[0], args[1]])
+        b = _bind(op, args, kwargs)
+        prod = it.einsum(node, subs, out, [b[operands[0]], b[operands[1]]])
+        return prod if b.get("beta", 1) == 0 else it.pointwise(node, [b["self"], prod], "linear")
+
+    return rule
 
 
-@_rule("bmm")
-def _bmm(it, node, op, args, kwargs):
-    return it.einsum(node, ["bik", "bkj"], "bij", [args[0], args[1]])
-
-
-@_rule("mv")
-def _mv(it, node, op, args, kwargs):
-    return it.einsum(node, ["ik", "k"], "i", [args[0], args[1]])
-
-
-@_rule("dot", "vdot", "inner")
-def _dot(it, node, op, args, kwargs):
-    return it.einsum(node, ["k", "k"], "", [args[0], args[1]])
-
-
-def _with_bias(it, node, prod: _TT, bias: Any) -> _TT:
-    return it.pointwise(node, [bias, prod], "linear") if bias is not None else prod
-
-
-@_rule("addmm")
-def _addmm(it, node, op, args, kwargs):
-    b = _bind(op, args, kwargs)
-    prod = it.einsum(node, ["ik", "kj"], "ij", [b["mat1"], b["mat2"]])
-    return _with_bias(it, node, prod, b["self"] if b.get("beta", 1) != 0 else None)
-
-
-@_rule("addmv")
-def _addmv(it, node, op, args, kwargs):
-    b = _bind(op, args, kwargs)
-    prod = it.einsum(node, ["ik", "k"], "i", [b["mat"], b["vec"]])
-    return _with_bias(it, node, prod, b["self"] if b.get("beta", 1) != 0 else None)
-
-
-@_rule("baddbmm")
-def _baddbmm(it, node, op, args, kwargs):
-    b = _bind(op, args, kwargs)
-    prod = it.einsum(node, ["bik", "bkj"], "bij", [b["batch1"], b["batch2"]])
-    return _with_bias(it, node, prod, b["self"] if b.get("beta", 1) != 0 else None)
-
-
-@_rule("addr")
-def _addr(it, node, op, args, kwargs):
-    b = _bind(op, args, kwargs)
-    prod = it.einsum(node, ["i", "j"], "ij", [b["vec1"], b["vec2"]])
-    return _with_bias(it, node, prod, b["self"] if b.get("beta", 1) != 0 else None)
-
-
-@_rule("outer", "ger")
-def _outer(it, node, op, args, kwargs):
-    return it.einsum(node, ["i", "j"], "ij", [args[0], args[1]])
+for _names, _subs, _out, _operands in (
+    (("mm",), ["ik", "kj"], "ij", None),
+    (("bmm",), ["bik", "bkj"], "bij", None),
+    (("mv",), ["ik", "k"], "i", None),
+    (("dot", "vdot", "inner"), ["k", "k"], "", None),
+    (("outer", "ger"), ["i", "j"], "ij", None),
+    (("addmm",), ["ik", "kj"], "ij", ("mat1", "mat2")),
+    (("addmv",), ["ik", "k"], "i", ("mat", "vec")),
+    (("baddbmm",), ["bik", "bkj"], "bij", ("batch1", "batch2")),
+    (("addr",), ["i", "j"], "ij", ("vec1", "vec2")),
+):
+    _rule(*_names)(_product(_subs, _out, _operands))
 
 
 # Scatter family -------------------------------------------------------------------------------
