@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
-__all__ = ["AbstractBackend", "BackendImpl", "NativeFn"]
+__all__ = ["AbstractBackend", "BackendImpl", "NativeFn", "foreign_framework"]
 
 NativeFn = Callable[..., Any]
 
@@ -70,6 +70,10 @@ class BackendImpl(ABC):
     @abstractmethod
     def check_input(self, operator: str, name: str, x: Any) -> None:
         """Raise if ``x`` cannot be differentiated in its dtype (e.g. float64 without x64)."""
+
+    def wrap(self, fn: NativeFn) -> NativeFn:
+        """The native function of the user's ``f`` as the backend wants it (identity by default)."""
+        return fn
 
     def compile(self, fn: NativeFn, static: tuple[int, ...] = ()) -> NativeFn:
         """Compile a native function once at preparation (jax.jit); identity elsewhere."""
@@ -132,3 +136,21 @@ class BackendImpl(ABC):
     def value_and_pullback(self, fn: NativeFn) -> NativeFn:
         """``h(x, TY, *c) -> (y, TX)`` with ``TY`` of shape ``(k, *y.shape)``."""
         raise NotImplementedError  # only called when "pullback" in backend.primitives
+
+
+def foreign_framework(e: BaseException) -> str | None:
+    """The framework (``"jax"`` or ``"torch"``) whose code raised ``e``, judged from the
+    traceback's modules and the message; used to tell a user that ``f`` belongs to another
+    backend. ``None`` if neither shows."""
+    tb, innermost = e.__traceback__, None
+    while tb is not None:  # the innermost frame of either framework raised it
+        root = str(tb.tb_frame.f_globals.get("__name__", "")).split(".", 1)[0]
+        if root in ("jax", "jaxlib", "torch"):
+            innermost = "torch" if root == "torch" else "jax"
+        elif root != "adopt":
+            innermost = None  # user code after the framework's frames
+        tb = tb.tb_next
+    msg = str(e)
+    if "Tensor" in msg and "Tracer" in msg:  # a torch builtin (no Python frame) got a JAX tracer
+        return "torch"
+    return innermost

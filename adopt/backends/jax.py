@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar
 
 from adopt._errors import BackendIncompatibilityError, MissingDependencyError, PrecisionError
-from adopt.backends._base import BackendImpl, NativeFn
+from adopt.backends._base import BackendImpl, NativeFn, foreign_framework
 
 try:
     import jax
@@ -57,6 +57,13 @@ class JaxImpl(BackendImpl):
                 "(or the array API), or use AutoFiniteDiff(), or wrap the NumPy part in "
                 "adopt.DifferentiateWith(part, AutoFiniteDiff())"
             ) from e
+        except TypeError as e:
+            if foreign_framework(e) != "torch":
+                raise
+            raise BackendIncompatibilityError(
+                f"{operator}: f is a PyTorch function (it called torch on a JAX array); use "
+                "AutoTorch() with a torch.Tensor x, or write f with jax.numpy (or the array "
+                "API), or wrap it in adopt.DifferentiateWith(f, AutoTorch())") from e
 
     def eye(self, n: int, like: Any) -> Any:
         return jnp.eye(n, dtype=like.dtype)

@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from adopt._errors import BackendIncompatibilityError, MissingDependencyError
-from adopt.backends._base import BackendImpl, NativeFn
+from adopt.backends._base import BackendImpl, NativeFn, foreign_framework
 
 try:
     import torch
@@ -134,6 +134,10 @@ class TorchImpl(BackendImpl):
         try:
             y = fn(xg, *cvals)
         except (RuntimeError, TypeError) as e:
+            if foreign_framework(e) == "jax":
+                raise BackendIncompatibilityError(
+                    f"{operator}: f is a JAX function (it called jax on a torch.Tensor); use "
+                    "AutoJAX(), or write f with torch (or the array API)") from e
             if "numpy" not in str(e).lower():
                 raise
             raise BackendIncompatibilityError(
@@ -142,6 +146,11 @@ class TorchImpl(BackendImpl):
                 "the array API), or use AutoFiniteDiff(), or wrap the NumPy part in "
                 "adopt.DifferentiateWith(part, AutoFiniteDiff())"
             ) from e
+        if isinstance(y, (float, int, np.generic)):
+            raise BackendIncompatibilityError(
+                f"{operator}: f returned a Python/NumPy number ({type(y).__name__}), not a "
+                "torch.Tensor: a result turned into a number (.item(), float()) cannot be "
+                "differentiated by torch; return the tensor, or use AutoFiniteDiff()")
         if not isinstance(y, torch.Tensor):
             raise BackendIncompatibilityError(
                 f"{operator}: f returned {type(y).__name__}, not a "

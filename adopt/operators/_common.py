@@ -8,29 +8,39 @@ output, and hands the operator module everything it needs to build its prepared 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from adopt._arrays import array_kind, converter, numpy_dtype
 from adopt._contexts import Cache, Constant
-from adopt._errors import BackendIncompatibilityError
+from adopt._errors import BackendIncompatibilityError, PreparationMismatchError
 from adopt._prep import Prep, context_signature, is_dynamic, signature_of
 from adopt._second_order import SecondOrder, default_second_order, second_order_modes
 from adopt.backends import AbstractBackend
 from adopt.backends._base import BackendImpl, NativeFn
 from adopt.operators._derive import Shapes
 
-__all__ = ["Setup", "setup", "store", "unstack", "execute", "run_op"]
+__all__ = ["Setup", "setup", "store", "unstack", "execute", "run_op", "Op", "record_operators"]
 
 
 def _fail(where: str, msg: str, exc: type = ValueError) -> None:
     raise exc(f"{where}: {msg}")
 
 
+_PY_DTYPES = {bool: "bool", int: "int64", float: "float64", complex: "complex128"}
+
+
 def _dtype_str(a: Any) -> str:
-    return str(getattr(a, "dtype", type(a).__name__)).replace("torch.", "")
+    """The dtype of an array of any kind as NumPy names it (Python scalars as NumPy's)."""
+    dt = getattr(a, "dtype", None)
+    if dt is None:
+        return _PY_DTYPES.get(type(a), type(a).__name__)
+    return str(dt).replace("torch.", "")
 
 
 def _check_float(where: str, name: str, a: Any) -> None:
@@ -204,9 +214,48 @@ def _native_function(where: str, impl: BackendImpl, f: Callable[..., Any], user_
                 args.append(value)
             else:
                 args.append(to_user(_zeros(impl, value, x)))
-        return from_user(f(to_user(x), *args))
+        y = f(to_user(x), *args)
+        if black_box and type(y) is not np.ndarray:
+            y = _black_box_output(where, y, from_user)
+        return y if y.__class__ is np.ndarray else from_user(y)
 
-    return fn
+    return impl.wrap(fn)
+
+
+def _black_box_output(where: str, y: Any, from_user: Callable[[Any], Any]) -> Any:
+    """What a black-box ``f`` returned, as an array: Python and NumPy scalars are 0-d arrays."""
+    kind = array_kind(y)
+    if kind == "scalar":
+        return np.asarray(y)
+    if kind in ("numpy", "jax", "torch"):
+        return from_user(y) if kind != "numpy" else y
+    raise TypeError(f"{where}: f returned {_returned(y)}; f must return an array (NumPy, JAX or "
+                    "torch) or a scalar (a Python or NumPy float)")
+
+
+def _returned(y: Any) -> str:
+    if y is None:
+        return "None (did f forget to return its result?)"
+    if isinstance(y, (list, tuple)):
+        return f"a {type(y).__name__}: convert it with np.asarray(...)"
+    return f"a {type(y).__module__}.{type(y).__name__}"
+
+
+def _check_output(where: str, y: Any) -> None:
+    """f's output at preparation: an array (or its shape) with a real floating-point dtype."""
+    if not (hasattr(y, "shape") and hasattr(y, "dtype")):
+        raise TypeError(f"{where}: f returned {_returned(y)}; f must return an array or a float")
+    dt = _dtype_str(y)
+    if dt.startswith(("int", "uint", "bool")):
+        raise TypeError(
+            f"{where}: f returned {dt} values; the derivative of an integer-valued function is "
+            "zero where it is constant and undefined at its jumps. Return floats (y.astype(float)) "
+            "if f is continuous, or do not differentiate this output")
+    if dt.startswith("complex"):
+        raise TypeError(
+            f"{where}: f returned complex values ({dt}); adopt differentiates real-valued "
+            "functions: return the real and imaginary parts stacked, e.g. "
+            "concatenate([y.real, y.imag])")
 
 
 def _context_slots(contexts: tuple[Any, ...]) -> list[tuple[str, Any]]:
@@ -228,6 +277,7 @@ def _zeros(impl: BackendImpl, shape: tuple[int, ...], x: Any) -> Any:
 
 
 def _inplace(where: str, impl: BackendImpl, f: Callable[..., Any], y_user: Any, to_user: Callable) -> Callable:
+    f = _writes_into(where, f)
     if impl.backend.black_box:
         def oop(x: Any, *c: Any) -> Any:
             y = np.zeros(tuple(y_user.shape), dtype=np.result_type(numpy_dtype(y_user), x.dtype))
@@ -243,6 +293,45 @@ def _inplace(where: str, impl: BackendImpl, f: Callable[..., Any], y_user: Any, 
         )
     native = impl.inplace(f, tuple(y_user.shape), converter(array_kind(y_user), impl.kind)(y_user).dtype)
     return lambda x, *c: native(x, *c)
+
+
+def _writes_into(where: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    """An in-place ``f(y, x, *c)`` that must write into ``y``: returning another array means
+    ``f`` is out of place, and its result would be lost (an all-zero derivative)."""
+    def inplace(y: Any, x: Any, *c: Any) -> None:
+        r = f(y, x, *c)
+        if r is not None and r is not y:
+            raise TypeError(
+                f"{where}: with y= adopt calls f(y, x, ...) to write f(x) into y, but f returned "
+                f"{_returned(r)} and its result would be lost; write into y (y[...] = ...) and "
+                "return None, or call without y= for an out-of-place f")
+
+    return inplace
+
+
+def _check_writes(where: str, f: Callable[..., Any], x: Any, y: Any, contexts: tuple[Any, ...]) -> None:
+    """Call an in-place ``f`` once on a ``y`` filled with an odd sentinel: it must write into ``y``."""
+    kind = array_kind(y)
+    if kind == "torch":
+        buf, xin = y.detach().clone().fill_(_SENTINEL), x
+    else:
+        buf = np.full(tuple(y.shape), _SENTINEL, dtype=numpy_dtype(y))
+        xin = np.array(x, dtype=numpy_dtype(x)) if array_kind(x) == "scalar" else x
+    args = [c.value if isinstance(c, Constant) else _fresh(c.value) for c in contexts]
+    _writes_into(where, f)(buf, xin, *args)
+    untouched = bool((buf == _SENTINEL).all()) if tuple(y.shape) != (0,) else False
+    if untouched and math.prod(tuple(y.shape)):
+        raise ValueError(
+            f"{where}: the in-place f(y, x) wrote nothing into y (every entry kept the value it "
+            "had), so its derivatives would be zero; write the result into y (y[...] = ...), "
+            "not into a new array, or call without y= for an out-of-place f")
+
+
+_SENTINEL = -12345.678901234567
+
+
+def _fresh(buffer: Any) -> Any:
+    return buffer.clone() if array_kind(buffer) == "torch" else np.array(buffer)
 
 
 def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any,
@@ -268,6 +357,8 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
         _check_precision(where, impl, x, contexts)
     if y is not None:
         _check_float(where, "y", y)
+        if outer.backend.supports_inplace:
+            _check_writes(where, f, x, y, contexts)
     to_native = converter(user_kind, outer.kind)
     from_native = converter(outer.kind, user_kind)
     ctx_to_native = _context_converter(contexts, outer)
@@ -276,6 +367,7 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
     fn = _native_function(where, outer, f, user_kind, contexts, y)
     fn_inner = fn if inner is outer else _native_function(where, inner, f, user_kind, contexts, y)
     y_nat = outer.probe(fn, x_nat, cvals, where)
+    _check_output(where, y_nat)
     if scalar_y and math.prod(tuple(y_nat.shape)) != 1 or scalar_y and len(y_nat.shape) != 0:
         _fail(where, f"{operator} needs f to return a scalar; f returned shape "
                      f"{tuple(y_nat.shape)}: use jacobian or pullback for array outputs")
@@ -306,27 +398,102 @@ def _context_converter(contexts: tuple[Any, ...], impl: BackendImpl) -> Callable
     return lambda cs: tuple(conv(cs[i].value) for conv, i in zip(convs, idx))
 
 
-def run_op(op: str, prepare: Callable[..., Prep], f: Any, backend: Any, x: Any,
-           tangents: tuple | None, contexts: tuple, prep: Prep | None, value: bool,
-           y: Any = None) -> Any:
-    """Every operator call: prepare a one-shot prep if none is given, else check it; then run."""
+@dataclass(frozen=True)
+class Op:
+    """One public operator: its name, the prep family it takes, and its form.
+
+    ``head`` is the number of leading results that ``out=`` does not cover: 1 for the value
+    forms (``f(x)`` is returned, never written), 0 otherwise (``gradient_and_hvp`` writes both).
+    """
+
+    name: str
+    family: str
+    prepare: Callable[..., Prep]
+    value: bool = False
+    head: int = 0
+
+
+def run_op(op: Op, f: Any, backend: Any, x: Any, tangents: tuple | None, contexts: tuple,
+           prep: Prep | None, y: Any = None, out: Any = None) -> Any:
+    """Every operator call: prepare a one-shot prep if none is given, else check it; run; store.
+
+    A prep serves only its own family (a gradient prep serves ``gradient`` and
+    ``value_and_gradient``): that one comparison is made even for ``strict=False`` preps.
+    """
     if prep is None:
         kw = {} if y is None else {"y": y}
         args = (x,) if tangents is None else (x, tangents)
-        prep = prepare(f, backend, *args, *contexts, strict=None, **kw)
-    elif prep.strict:
-        prep.check(op, f, backend, x, contexts, tangents, y)
-    return execute(op, prep, x, tangents or (), contexts, value, y)
+        prep = op.prepare(f, backend, *args, *contexts, strict=None, **kw)
+    else:
+        if prep.__class__ is not Prep or prep.operator != op.family:
+            _wrong_prep(op, backend, prep)
+        if prep.strict:
+            prep.check(op.name, f, backend, x, contexts, tangents, y)
+    res = execute(op, backend, prep, x, tangents or (), contexts, y)
+    calls = _CALLS.get()
+    if calls is not None:
+        calls[op.family] += 1
+    if out is None:
+        return res
+    where = f"{op.name} with {backend!r}"
+    if not op.value:
+        return store(where, out, res)
+    rest = res[op.head:]
+    stored = store(where, out, rest if len(rest) > 1 else rest[0])
+    return (*res[:op.head], *(stored if len(rest) > 1 else (stored,)))
 
 
-def execute(op: str, prep: Prep, x: Any, tangents: tuple, contexts: tuple, value: bool,
+def _wrong_prep(op: Op, backend: Any, prep: Any) -> None:
+    if not isinstance(prep, Prep):
+        raise TypeError(f"{op.name} with {backend!r}: prep must be a Prep from "
+                        f"prepare_{op.family}(...); got {type(prep).__name__}")
+    raise PreparationMismatchError(
+        f"{op.name} with {backend!r}: the prep was made by prepare_{prep.operator} and serves "
+        f"{prep.operator}, not {op.family}; prepare with prepare_{op.family}(f, backend, x, ...)")
+
+
+def execute(op: Op, backend: Any, prep: Prep, x: Any, tangents: tuple, contexts: tuple,
             y: Any = None) -> Any:
     """Run a checked prep. An in-place function's buffer ``y`` receives f(x)."""
     if y is None:
-        return (prep.run_value if value else prep.run)(x, tangents, contexts)
+        return (prep.run_value if op.value else prep.run)(x, tangents, contexts)
     res = prep.run_value(x, tangents, contexts)
-    store(op, y, res[0])
-    return (y, *res[1:]) if value else res[1]
+    store(f"{op.name} with {backend!r} (the buffer y)", y, res[0])
+    return (y, *res[1:]) if op.value else res[1]
+
+
+# ---- recording which operators run ----------------------------------------------------------
+_CALLS: ContextVar[Counter | None] = ContextVar("adopt_operator_calls", default=None)
+
+
+@contextmanager
+def record_operators() -> Iterator[Counter]:
+    """Count the operator calls made inside the ``with`` block, by family.
+
+    Yields a :class:`collections.Counter` that maps operator families (``"gradient"``,
+    ``"jacobian"``, ``"hvp"``, ...; a value form counts for its family) to the number of calls,
+    prepared or not, including those adopt makes on the caller's behalf (a solver adapter, a
+    ``DifferentiateWith``). Preparations are not counted. Blocks nest: an inner block counts
+    alone, and its calls are added to the outer one when it ends.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> from adopt.testing import record_operators
+    >>> with record_operators() as calls:
+    ...     _ = adopt.value_and_gradient(lambda x: (x**2).sum(), adopt.AutoFiniteDiff(), np.ones(2))
+    >>> dict(calls)
+    {'gradient': 1}
+    """
+    outer = _CALLS.get()
+    calls: Counter = Counter()
+    token = _CALLS.set(calls)
+    try:
+        yield calls
+    finally:
+        _CALLS.reset(token)
+        if outer is not None:
+            outer.update(calls)
 
 
 def _map_out(cout: Callable[[Any], Any], o: Any) -> Any:
@@ -338,27 +505,68 @@ def unstack(T: Any, k: int) -> tuple[Any, ...]:
     return tuple(T[i] for i in range(k))
 
 
-def store(op: str, out: Any, result: Any) -> Any:
-    """Write ``result`` into the caller's buffer ``out`` and return ``out`` (or ``result``)."""
+# ---- out= buffers -----------------------------------------------------------------------------
+def store(where: str, out: Any, result: Any) -> Any:
+    """Write ``result`` into the caller's buffer ``out`` (same structure) and return ``out``.
+
+    A buffer must have the result's array type and shape exactly (no broadcasting), and a dtype
+    the result casts to without loss (no silent downcast, no truncation to integers).
+    """
     if out is None:
         return result
-    if isinstance(out, tuple):
-        if not isinstance(result, tuple) or len(out) != len(result):
-            raise ValueError(f"{op}: out must be a tuple of {len(result)} buffers; got {len(out)}")
-        return tuple(store(op, o, r) for o, r in zip(out, result))
-    if _is_sparse(out):
-        return _store_sparse(op, out, result)
-    kind = array_kind(out)
-    if kind == "numpy":
-        np.copyto(out, np.asarray(result) if array_kind(result) != "torch" else result.detach().numpy())
-        return out
-    if kind == "torch":
-        out.copy_(result if array_kind(result) == "torch" else converter(array_kind(result), "torch")(result))
-        return out
+    if isinstance(result, tuple):
+        if not isinstance(out, tuple) or len(out) != len(result):
+            raise ValueError(f"{where}: out must be a tuple of {len(result)} buffers "
+                             f"({', '.join(_describe(r) for r in result)}); got {_describe(out)}")
+        return tuple(store(where, o, r) for o, r in zip(out, result))
+    if isinstance(out, (tuple, list)):
+        raise ValueError(f"{where}: out must be one buffer, {_describe(result)}; got "
+                         f"{_describe(out)}")
+    if _is_sparse(out) or _is_sparse(result):
+        return _store_sparse(where, out, result)
+    _check_buffer(where, out, result)
+    if array_kind(out) == "numpy":
+        np.copyto(out, _as_numpy(result))
+    else:
+        out.copy_(result)
+    return out
+
+
+def _as_numpy(a: Any) -> np.ndarray:
+    return a.detach().cpu().numpy() if array_kind(a) == "torch" else np.asarray(a)
+
+
+def _describe(a: Any) -> str:
+    if isinstance(a, (tuple, list)):
+        return f"a {type(a).__name__} of {len(a)}"
+    if _is_sparse(a):
+        return f"a sparse {type(a).__name__} of shape {tuple(a.shape)}"
+    shape = tuple(getattr(a, "shape", ()))
+    return f"a {_type_name(a)} of shape {shape} and dtype {_dtype_str(a)}"
+
+
+def _type_name(a: Any) -> str:
+    t = type(a)
+    return f"{t.__module__.split('.')[0]}.{t.__name__}"
+
+
+def _check_buffer(where: str, out: Any, result: Any) -> None:
+    kind, want = array_kind(out), array_kind(result)
+    want = "numpy" if want == "scalar" else want
     if kind == "jax":
-        raise TypeError(f"{op}: out= cannot write into a jax.Array, which is immutable; use the "
-                        "returned value instead")
-    raise TypeError(f"{op}: out must be a NumPy array or a torch tensor; got {type(out).__name__}")
+        raise TypeError(f"{where}: out= cannot write into a jax.Array, which is immutable; use "
+                        "the returned value instead")
+    if kind != want:
+        raise TypeError(f"{where}: out must be {_describe(result)}; got {_describe(out)}: pass a "
+                        f"buffer of the result's array type")
+    if tuple(out.shape) != tuple(getattr(result, "shape", ())):
+        raise ValueError(f"{where}: out has shape {tuple(out.shape)} but the result has shape "
+                         f"{tuple(getattr(result, 'shape', ()))}; pass a buffer of the result's "
+                         "shape (out= never broadcasts)")
+    src, dst = numpy_dtype(result), numpy_dtype(out)
+    if not np.can_cast(src, dst, "safe"):
+        raise TypeError(f"{where}: out has dtype {dst} but the result is {src}, which would be "
+                        f"{'truncated' if dst.kind in 'iub' else 'downcast'}; pass a {src} buffer")
 
 
 def _is_sparse(a: Any) -> bool:
@@ -369,19 +577,25 @@ def _is_sparse(a: Any) -> bool:
     return array_kind(a) == "torch" and str(a.layout) != "torch.strided"
 
 
-def _store_sparse(op: str, out: Any, result: Any) -> Any:
+def _store_sparse(where: str, out: Any, result: Any) -> Any:
     """Write a sparse result into a sparse buffer of the same structure (values only)."""
     import scipy.sparse as sp
 
-    if sp.issparse(out):
-        if not sp.issparse(result) or out.shape != result.shape or out.nnz != result.nnz \
+    if sp.issparse(result):
+        if not sp.issparse(out) or out.shape != result.shape or out.nnz != result.nnz \
                 or out.format != result.format:
-            raise ValueError(f"{op}: out must be a {result.format} matrix of shape {result.shape} "
-                             f"with {result.nnz} stored entries, as returned by the first call")
+            raise ValueError(f"{where}: out must be a {result.format} matrix of shape "
+                             f"{result.shape} with {result.nnz} stored entries, as returned by "
+                             f"the first call; got {_describe(out)}")
+        if not np.can_cast(result.dtype, out.dtype, "safe"):
+            raise TypeError(f"{where}: out has dtype {out.dtype} but the result is "
+                            f"{result.dtype}; pass a {result.dtype} matrix")
         np.copyto(out.data, result.data)
         return out
-    if out.layout != result.layout or out.shape != result.shape:
-        raise ValueError(f"{op}: out must be a {result.layout} tensor of shape "
-                         f"{tuple(result.shape)}, as returned by the first call")
+    if array_kind(out) != "torch" or array_kind(result) != "torch" or out.layout != result.layout \
+            or out.shape != result.shape or out.dtype != result.dtype:
+        raise ValueError(f"{where}: out must be a {getattr(result, 'layout', 'dense')} tensor of "
+                         f"shape {tuple(result.shape)} and dtype {result.dtype}, as returned by "
+                         f"the first call; got {_describe(out)}")
     out.values().copy_(result.values())
     return out

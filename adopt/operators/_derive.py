@@ -16,7 +16,7 @@ from adopt.backends._base import BackendImpl, NativeFn
 
 __all__ = [
     "Shapes", "basis", "value_and_pushforward", "value_and_pullback", "value_and_jacobian",
-    "value_and_gradient", "gradient_and_hvp", "derivative_and_second",
+    "value_and_gradient", "gradient_and_hvp", "derivative_and_second", "value_gradient_and_hessian",
 ]
 
 
@@ -97,7 +97,10 @@ def jacobian_mode(impl: BackendImpl, s: Shapes, mode: str | None = None) -> str:
 
 def value_and_jacobian(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool = False,
                        mode: str | None = None) -> NativeFn:
-    """``(x, *c) -> (y, J)`` with ``J`` of shape ``(y.size, x.size)``: one batched call over a basis."""
+    """``(x, *c) -> (y, J)`` with ``J`` of shape ``(y.size, x.size)``: one batched call over a
+    basis, or the backend's own Jacobian (finite differences perturb one coordinate at a time)."""
+    if "value_and_jacobian" in impl.native:
+        return impl.value_and_jacobian(fn, nested)
     if jacobian_mode(impl, s, mode) == "forward":
         vpf = impl.value_and_pushforward(fn, nested)
         unit = basis(impl, s.n, s.x_shape, s.like)
@@ -163,6 +166,21 @@ def gradient_and_hvp(outer: BackendImpl, inner: BackendImpl, fn: NativeFn, s: Sh
     if outer_mode == "forward":
         return value_and_pushforward(outer, g_fn, gs, nested=True)
     return value_and_pullback(outer, g_fn, gs, nested=True)
+
+
+def value_gradient_and_hessian(outer: BackendImpl, inner: BackendImpl, fn: NativeFn,
+                               fn_inner: NativeFn, s_in: Shapes,
+                               bridge: Callable[[NativeFn], NativeFn]) -> NativeFn:
+    """``(x, *c) -> (y, g, H)`` as the outer backend's own Jacobian of the inner gradient (finite
+    differences outside: one perturbed gradient at a time, no basis of tangents in memory)."""
+    grad = _gradient_only(bridge(value_and_gradient(inner, fn_inner, s_in, nested=True)))
+    jac = outer.value_and_jacobian(grad, nested=True)
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
+        g, H = jac(x, *c)
+        return fn(x, *c), g, H
+
+    return h
 
 
 def _reverse_over_forward(outer: BackendImpl, inner: BackendImpl, fn: NativeFn, s: Shapes) -> NativeFn:

@@ -11,7 +11,7 @@ from adopt._errors import PreparationMismatchError
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend
-from adopt.operators._common import Setup, _check_float, setup, unstack
+from adopt.operators._common import Setup, _check_float, _dtype_str, setup, unstack
 
 __all__ = ["check_tangents", "prepare_batched", "prepare_same_point"]
 
@@ -23,6 +23,8 @@ def check_tangents(s: Setup, tangents: Any, shape: tuple[int, ...], of: str) -> 
             f"{s.where}: tangents must be a non-empty tuple of arrays shaped like {of}, e.g. "
             f"(v,); got {type(tangents).__name__}"
         )
+    like = s.x_user if of == "x" else s.y
+    kind, dtype = _kind(s.x_user), _dtype_str(like)
     for i, t in enumerate(tangents):
         _check_float(s.where, f"tangent {i}", t)
         tshape = tuple(getattr(t, "shape", ()))
@@ -31,6 +33,20 @@ def check_tangents(s: Setup, tangents: Any, shape: tuple[int, ...], of: str) -> 
                 f"{s.where}: tangent {i} has shape {tshape} but {of} has shape {shape}; pass "
                 f"tangents shaped like {of}"
             )
+        if _kind(t) != kind:
+            raise TypeError(
+                f"{s.where}: tangent {i} is a {type(t).__module__.split('.')[0]}."
+                f"{type(t).__name__} but x is a {type(s.x_user).__module__.split('.')[0]}."
+                f"{type(s.x_user).__name__}; pass tangents of x's array type")
+        if _dtype_str(t) != dtype:
+            raise TypeError(
+                f"{s.where}: tangent {i} has dtype {_dtype_str(t)} but {of} has dtype {dtype}; "
+                f"pass tangents of {of}'s dtype (e.g. t.astype({of}.dtype))")
+
+
+def _kind(a: Any) -> str:
+    kind = array_kind(a)
+    return "numpy" if kind == "scalar" else kind
 
 
 def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> tuple[Callable, Callable]:

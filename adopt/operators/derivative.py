@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import run_op, setup, store
+from adopt.operators._common import Op, run_op, setup
 
 __all__ = ["prepare_derivative", "derivative", "value_and_derivative"]
 
@@ -49,7 +49,7 @@ def derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     >>> adopt.derivative(lambda t: np.array([t, t**2]), adopt.AutoFiniteDiff(), 3.0).round(6)
     array([1., 6.])
     """
-    return store("derivative", out, run_op("derivative", prepare_derivative, f, backend, x, None, contexts, prep, False, y))
+    return run_op(DERIVATIVE, f, backend, x, None, contexts, prep, y, out)
 
 
 def value_and_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -63,5 +63,8 @@ def value_and_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts:
     >>> float(v), float(dv)
     (1.0, 1.0)
     """
-    yv, dv = run_op("value_and_derivative", prepare_derivative, f, backend, x, None, contexts, prep, True, y)
-    return yv, store("value_and_derivative", out, dv)
+    return run_op(VALUE_AND_DERIVATIVE, f, backend, x, None, contexts, prep, y, out)
+
+
+DERIVATIVE = Op("derivative", "derivative", prepare_derivative)
+VALUE_AND_DERIVATIVE = Op("value_and_derivative", "derivative", prepare_derivative, value=True, head=1)

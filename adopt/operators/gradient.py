@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import run_op, setup, store
+from adopt.operators._common import Op, run_op, setup
 
 __all__ = ["prepare_gradient", "gradient", "value_and_gradient"]
 
@@ -55,7 +55,7 @@ def gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     >>> adopt.gradient(lambda x: (x**2).sum(), adopt.AutoFiniteDiff(), np.array([1.0, 2.0])).round(6)
     array([2., 4.])
     """
-    return store("gradient", out, run_op("gradient", prepare_gradient, f, backend, x, None, contexts, prep, False))
+    return run_op(GRADIENT, f, backend, x, None, contexts, prep, None, out)
 
 
 def value_and_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -69,5 +69,8 @@ def value_and_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: A
     >>> float(y), g.round(6)
     (5.0, array([2., 4.]))
     """
-    y, g = run_op("value_and_gradient", prepare_gradient, f, backend, x, None, contexts, prep, True)
-    return y, store("value_and_gradient", out, g)
+    return run_op(VALUE_AND_GRADIENT, f, backend, x, None, contexts, prep, None, out)
+
+
+GRADIENT = Op("gradient", "gradient", prepare_gradient)
+VALUE_AND_GRADIENT = Op("value_and_gradient", "gradient", prepare_gradient, value=True, head=1)

@@ -7,7 +7,8 @@ from typing import Any, Callable
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
 from adopt._second_order import SecondOrder
-from adopt.operators._common import Setup, run_op, setup, store
+from adopt.operators._common import Op, Setup, run_op, setup
+from adopt.operators import _derive as d
 from adopt.operators._derive import basis
 from adopt.operators.hvp import value_hvp_function
 
@@ -48,6 +49,9 @@ def hessian_function(s: Setup) -> Any:
     forward-over-reverse ``jacfwd(grad)``), else one batched HVP over the unit tangents."""
     if not isinstance(s.dense, SecondOrder) and "value_gradient_and_hessian" in s.outer.native:
         return s.outer.value_gradient_and_hessian(s.fn)
+    if "value_and_jacobian" in s.outer.native:  # finite differences outside: column by column
+        return d.value_gradient_and_hessian(s.outer, s.inner, s.fn, s.fn_inner, s.shapes_inner,
+                                            s.bridge)
     vghv = value_hvp_function(s)
     n = s.shapes.n
     unit = basis(s.outer, n, s.shapes.x_shape, s.x)
@@ -70,7 +74,7 @@ def hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: P
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return store("hessian", out, run_op("hessian", prepare_hessian, f, backend, x, None, contexts, prep, False))
+    return run_op(HESSIAN, f, backend, x, None, contexts, prep, None, out)
 
 
 def value_gradient_and_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -84,6 +88,8 @@ def value_gradient_and_hessian(f: Callable[..., Any], backend: Any, x: Any, *con
     >>> float(v), g.round(6), H.round(4)
     (1.0, array([2.]), array([[2.]]))
     """
-    yv, g, H = run_op("value_gradient_and_hessian", prepare_hessian, f, backend, x, None, contexts, prep, True)
-    g, H = store("value_gradient_and_hessian", out, (g, H)) if out is not None else (g, H)
-    return yv, g, H
+    return run_op(VALUE_GRADIENT_AND_HESSIAN, f, backend, x, None, contexts, prep, None, out)
+
+
+HESSIAN = Op("hessian", "hessian", prepare_hessian)
+VALUE_GRADIENT_AND_HESSIAN = Op("value_gradient_and_hessian", "hessian", prepare_hessian, value=True, head=1)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt.operators import _derive as d
-from adopt.operators._common import Setup, run_op, store
+from adopt.operators._common import Op, Setup, run_op
 from adopt.operators._tangents import prepare_batched, prepare_same_point
 
 __all__ = ["prepare_hvp", "prepare_hvp_same_point", "hvp", "gradient_and_hvp", "hvp_function"]
@@ -90,8 +90,7 @@ def hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
     ...           (np.array([1.0, 1.0]),))[0].round(4)
     array([ 6., 12.])
     """
-    return store("hvp", out, run_op("hvp", prepare_hvp, f, backend, x, tx, contexts, prep,
-                                            False))
+    return run_op(HVP, f, backend, x, tx, contexts, prep, None, out)
 
 
 def gradient_and_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
@@ -106,5 +105,8 @@ def gradient_and_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *co
     >>> g.round(6), hv.round(4)
     (array([3.]), array([6.]))
     """
-    res = run_op("gradient_and_hvp", prepare_hvp, f, backend, x, tx, contexts, prep, True)
-    return store("gradient_and_hvp", out, res)
+    return run_op(GRADIENT_AND_HVP, f, backend, x, tx, contexts, prep, None, out)
+
+
+HVP = Op("hvp", "hvp", prepare_hvp)
+GRADIENT_AND_HVP = Op("gradient_and_hvp", "hvp", prepare_hvp, value=True)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
 from adopt.operators import _derive as d
-from adopt.operators._common import run_op, setup, store
+from adopt.operators._common import Op, run_op, setup
 
 __all__ = ["prepare_jacobian", "jacobian", "value_and_jacobian"]
 
@@ -49,7 +49,7 @@ def jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: 
     >>> adopt.jacobian(lambda x: x[:1] * x[1:], adopt.AutoFiniteDiff(), np.array([2.0, 3.0])).round(6)
     array([[3., 2.]])
     """
-    return store("jacobian", out, run_op("jacobian", prepare_jacobian, f, backend, x, None, contexts, prep, False, y))
+    return run_op(JACOBIAN, f, backend, x, None, contexts, prep, y, out)
 
 
 def value_and_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
@@ -63,5 +63,8 @@ def value_and_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: A
     >>> v, J.round(6)
     (array([0.]), array([[1.]]))
     """
-    yv, J = run_op("value_and_jacobian", prepare_jacobian, f, backend, x, None, contexts, prep, True, y)
-    return yv, store("value_and_jacobian", out, J)
+    return run_op(VALUE_AND_JACOBIAN, f, backend, x, None, contexts, prep, y, out)
+
+
+JACOBIAN = Op("jacobian", "jacobian", prepare_jacobian)
+VALUE_AND_JACOBIAN = Op("value_and_jacobian", "jacobian", prepare_jacobian, value=True, head=1)

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import Setup, run_op, store
+from adopt.operators._common import Op, Setup, run_op
 from adopt.operators._tangents import prepare_batched, prepare_same_point
 
 __all__ = ["prepare_pullback", "prepare_pullback_same_point", "pullback", "value_and_pullback"]
@@ -70,8 +70,7 @@ def pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *contexts: 
     ...                (np.ones(1),))[0].round(6)
     array([3., 2.])
     """
-    res = run_op("pullback", prepare_pullback, f, backend, x, ty, contexts, prep, False, y)
-    return store("pullback", out, res)
+    return run_op(PULLBACK, f, backend, x, ty, contexts, prep, y, out)
 
 
 def value_and_pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *contexts: Any,
@@ -85,6 +84,8 @@ def value_and_pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *
     >>> yv, tx.round(6)
     (array([0.]), array([1.]))
     """
-    yv, res = run_op("value_and_pullback", prepare_pullback, f, backend, x, ty, contexts,
-                             prep, True, y)
-    return yv, store("value_and_pullback", out, res)
+    return run_op(VALUE_AND_PULLBACK, f, backend, x, ty, contexts, prep, y, out)
+
+
+PULLBACK = Op("pullback", "pullback", prepare_pullback)
+VALUE_AND_PULLBACK = Op("value_and_pullback", "pullback", prepare_pullback, value=True, head=1)

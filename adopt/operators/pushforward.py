@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from adopt._prep import Prep
 from adopt.operators import _derive as d
-from adopt.operators._common import Setup, run_op, store
+from adopt.operators._common import Op, Setup, run_op
 from adopt.operators._tangents import prepare_batched, prepare_same_point
 
 __all__ = ["prepare_pushforward", "prepare_pushforward_same_point", "pushforward",
@@ -72,9 +72,7 @@ def pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *context
     ...                   (np.array([1.0, 0.0]), np.array([0.0, 1.0])))[1].round(6)
     array([0., 4.])
     """
-    res = run_op("pushforward", prepare_pushforward, f, backend, x, tx, contexts, prep,
-                         False, y)
-    return store("pushforward", out, res)
+    return run_op(PUSHFORWARD, f, backend, x, tx, contexts, prep, y, out)
 
 
 def value_and_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
@@ -88,6 +86,8 @@ def value_and_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple
     >>> y, ty.round(6)
     (array([0.]), array([1.]))
     """
-    yv, res = run_op("value_and_pushforward", prepare_pushforward, f, backend, x, tx,
-                             contexts, prep, True, y)
-    return yv, store("value_and_pushforward", out, res)
+    return run_op(VALUE_AND_PUSHFORWARD, f, backend, x, tx, contexts, prep, y, out)
+
+
+PUSHFORWARD = Op("pushforward", "pushforward", prepare_pushforward)
+VALUE_AND_PUSHFORWARD = Op("value_and_pushforward", "pushforward", prepare_pushforward, value=True, head=1)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt.operators import _derive as d
-from adopt.operators._common import run_op, setup, store
+from adopt.operators._common import Op, run_op, setup
 
 __all__ = ["prepare_second_derivative", "second_derivative", "value_derivative_and_second_derivative"]
 
@@ -48,7 +48,7 @@ def second_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: An
     >>> round(float(adopt.second_derivative(lambda t: t**3, adopt.AutoFiniteDiff(), 2.0)), 4)
     12.0
     """
-    return store("second_derivative", out, run_op("second_derivative", prepare_second_derivative, f, backend, x, None, contexts, prep, False))
+    return run_op(SECOND_DERIVATIVE, f, backend, x, None, contexts, prep, None, out)
 
 
 def value_derivative_and_second_derivative(f: Callable[..., Any], backend: Any, x: Any,
@@ -63,6 +63,8 @@ def value_derivative_and_second_derivative(f: Callable[..., Any], backend: Any, 
     >>> float(v), round(float(dv), 6), round(float(ddv), 4)
     (8.0, 12.0, 12.0)
     """
-    yv, dv, ddv = run_op("value_derivative_and_second_derivative", prepare_second_derivative, f, backend, x, None, contexts, prep, True)
-    dv, ddv = store("value_derivative_and_second_derivative", out, (dv, ddv)) if out is not None else (dv, ddv)
-    return yv, dv, ddv
+    return run_op(VALUE_DERIVATIVE_AND_SECOND_DERIVATIVE, f, backend, x, None, contexts, prep, None, out)
+
+
+SECOND_DERIVATIVE = Op("second_derivative", "second_derivative", prepare_second_derivative)
+VALUE_DERIVATIVE_AND_SECOND_DERIVATIVE = Op("value_derivative_and_second_derivative", "second_derivative", prepare_second_derivative, value=True, head=1)

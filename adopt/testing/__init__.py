@@ -19,6 +19,7 @@ Examples
 ...     check_backend(adopt.AutoFiniteDiff(), [scenario])
 """
 
+from adopt.operators._common import record_operators
 from adopt.testing._check import CheckReport, check_backend, default_tolerance
 from adopt.testing._scenarios import (
     Scenario,
@@ -36,5 +37,5 @@ __all__ = [
     "Scenario", "default_scenarios", "inplace_scenarios", "context_scenarios",
     "batched_scenarios", "all_scenarios", "scenario_ids", "assign",
     "check_backend", "CheckReport", "default_tolerance",
-    "SparseScenario", "sparse_scenarios", "check_sparse_backend",
+    "SparseScenario", "sparse_scenarios", "check_sparse_backend", "record_operators",
 ]
