@@ -19,6 +19,7 @@ from adopt._errors import (
     PreparationMismatchError,
 )
 from adopt._differentiate_with import DifferentiateWith
+from adopt._limits import DenseSizeError, DenseSizeWarning, set_dense_warning
 from adopt._prep import Prep
 from adopt._second_order import SecondOrder
 from adopt._sparse.api import column_colors, ncolors, row_colors, sparsity_pattern
@@ -62,7 +63,7 @@ __all__ = [
     "AutoSparse", "MixedMode", "GreedyColoring", "TracerSparsityDetector", "DenseSparsityDetector",
     "KnownSparsityDetector", "SparsityDetectionError", "ConservativeSparsityWarning", "sparsity_pattern", "ncolors", "column_colors", "row_colors",
     "AdoptError", "BackendIncompatibilityError", "MissingDependencyError", "PrecisionError",
-    "PreparationMismatchError",
+    "PreparationMismatchError", "DenseSizeError", "DenseSizeWarning", "set_dense_warning",
     "pushforward", "value_and_pushforward", "prepare_pushforward", "prepare_pushforward_same_point",
     "pullback", "value_and_pullback", "prepare_pullback", "prepare_pullback_same_point",
     "derivative", "value_and_derivative", "prepare_derivative",

@@ -66,8 +66,9 @@ def _identity(x: Any) -> Any:
 def converter(source: str, target: str) -> Callable[[Any], Any]:
     """A function converting arrays of kind ``source`` to kind ``target``.
 
-    Conversions are zero-copy where the frameworks allow it (NumPy <-> PyTorch on CPU,
-    JAX -> NumPy). ``"scalar"`` as a target means NumPy, with 0-d results as NumPy scalars.
+    Conversions are zero-copy where the frameworks allow it (NumPy <-> PyTorch on CPU). JAX ->
+    NumPy copies: a JAX buffer is immutable, and NumPy out must be an ordinary writeable array.
+    ``"scalar"`` as a target means NumPy, with 0-d results as NumPy scalars.
     """
     if source == target:
         return _identity
@@ -80,6 +81,8 @@ def converter(source: str, target: str) -> Callable[[Any], Any]:
         return to_target
     if source == "torch" and target in ("numpy", "scalar"):
         return lambda x: to_target(x.detach().cpu().numpy())
+    if source == "jax" and target == "numpy":  # JAX buffers are read-only: a writeable copy
+        return np.array
     if target == "torch":  # JAX buffers are read-only; torch wants writable memory
         return lambda x: to_target(np.array(x))
     return lambda x: to_target(_to_numpy(x))

@@ -27,6 +27,8 @@ class ArraySig:
 
 
 def signature_of(a: Any) -> ArraySig:
+    if isinstance(a, float):  # a Python float and a NumPy float64 scalar are the same argument
+        return ArraySig(float, None, None)
     shape = getattr(a, "shape", None)
     return ArraySig(type(a), None if shape is None else tuple(shape), getattr(a, "dtype", None))
 
@@ -144,6 +146,18 @@ class Prep:
     def _fail(self, where: str, what: str, fix: str) -> None:
         raise PreparationMismatchError(f"{where}: {what}; {fix}")
 
+    def __copy__(self) -> "Prep":
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict) -> "Prep":
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a Prep cannot be pickled: it holds functions compiled for this process ({self.operator} "
+            "of f with its backend, traced or captured at preparation). Pickle f, the backend and "
+            "the inputs instead, and prepare again after unpickling")
+
     def __repr__(self) -> str:
         parts = [f"operator={self.operator!r}", f"backend={self.backend!r}", f"x={self.x}"]
         if self.contexts:
@@ -181,6 +195,8 @@ def _fname(f: Any) -> str:
 
 def _check_array(prep: Prep, where: str, name: str, a: Any, sig: ArraySig) -> None:
     fix = f"prepare again with prepare_{prep.operator}(f, backend, x, ...) for the new {name}"
+    if sig.type is float and isinstance(a, float):
+        return
     if type(a) is not sig.type:
         prep._fail(where, f"{name} is a {type(a).__module__}.{type(a).__name__} but the prep was "
                           f"made for {sig.type.__module__}.{sig.type.__name__}", fix)

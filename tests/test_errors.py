@@ -162,7 +162,7 @@ CASES = [
          PreparationMismatchError, ("gradient", "AutoFiniteDiff", "0 contexts", "for 1")),
     Case("same-point-prep-at-another-x", lambda: adopt.pullback(
         _vec, TORCH, X + 1, (X,), prep=adopt.prepare_pullback_same_point(_vec, TORCH, X, (X,))),
-         PreparationMismatchError, ("pullback", "AutoTorch", "same-point", "different x",
+         PreparationMismatchError, ("pullback", "AutoTorch", "same-point", "x has other values",
                                     "prepare_pullback")),
     # backends that cannot be combined, or used where they do not apply
     Case("second-order-jax-over-torch", lambda: adopt.prepare_hessian(_sumsq, SecondOrder(JAX, TORCH), X),

@@ -226,13 +226,18 @@ class _Interpreter:
             return None
         if name in _META_ONLY:
             return self.meta_only(op, args, kwargs)
-        rule = _RULES.get(name)
-        if rule is not None:
-            return rule(self, node, op, args, kwargs)
-        if torch.Tag.pointwise in op.tags:
-            return self.pointwise(node, args, "nonlinear")
-        if torch.Tag.view_copy in op.tags or _is_view(op):
-            return self.structural(node, op, args, kwargs)
+        try:
+            rule = _RULES.get(name)
+            if rule is not None:
+                return rule(self, node, op, args, kwargs)
+            if torch.Tag.pointwise in op.tags:
+                return self.pointwise(node, args, "nonlinear")
+            if torch.Tag.view_copy in op.tags or _is_view(op):
+                return self.structural(node, op, args, kwargs)
+        except SparsityDetectionError:
+            raise
+        except (RuntimeError, TypeError, ValueError, NotImplementedError):
+            pass  # a rule that cannot run on this op's arguments (complex views, say): be conservative
         return self.fallback(node, args, kwargs, f"torch.ops.{op}")
 
     # --- rule families -----------------------------------------------------------------

@@ -116,6 +116,10 @@ def _same(a: Any, b: Any) -> bool:
     return False
 
 
+def _private(cvals: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.detach().clone() if isinstance(v, torch.Tensor) else v for v in cvals)
+
+
 class TorchImpl(BackendImpl):
     """torch.autograd / torch.func on native functions."""
 
@@ -301,12 +305,15 @@ class TorchImpl(BackendImpl):
 
         return h
 
+    # The same-point preps keep private copies of x and the contexts: the caller's arrays may be
+    # changed in place afterwards (the prep then refuses the call), and must not alter its graph.
     def pushforward_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
-        y, lin = tf.linearize(lambda x_: fn(x_, *cvals), x)
+        cvals = _private(cvals)
+        y, lin = tf.linearize(lambda x_: fn(x_, *cvals), x.detach().clone())
         return y, tf.vmap(lin)
 
     def pullback_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
-        xg = x.detach().requires_grad_(True)
+        xg, cvals = x.detach().clone().requires_grad_(True), _private(cvals)
         y = fn(xg, *cvals)
 
         def apply(TY: Any) -> Any:
@@ -317,7 +324,7 @@ class TorchImpl(BackendImpl):
         return y.detach(), apply
 
     def hvp_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
-        xg = x.detach().requires_grad_(True)
+        xg, cvals = x.detach().clone().requires_grad_(True), _private(cvals)
         y = fn(xg, *cvals)
         g = _grad(y, xg, None, create_graph=True)
 

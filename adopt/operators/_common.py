@@ -85,6 +85,14 @@ class Setup:
     strict: bool
     warm: bool                  # run compiled functions once at preparation (False: one-shot prep)
 
+    @property
+    def itemsize(self) -> int:
+        """Bytes per entry of x's dtype (8 where NumPy has no name for it)."""
+        try:
+            return numpy_dtype(self.x_user).itemsize
+        except TypeError:
+            return 8
+
     def compile(self, core: NativeFn, *warm: Any, eager: bool = True) -> NativeFn:
         """Compile a native core once, and run it at the preparation point so no call compiles.
 

@@ -77,7 +77,7 @@ def _pattern(s: Setup, backend: AutoSparse, hessian: bool) -> sp.csr_array:
     detect = det.hessian_sparsity if hessian else det.jacobian_sparsity
     expected = (s.shapes.n, s.shapes.n) if hessian else (s.shapes.m, s.shapes.n)
     try:
-        P = detect(f, s.x_user, *s.contexts, framework=fw)
+        P = detect(f, s.x_user, *_as_framework(s.contexts, fw), framework=fw)
     except SparsityDetectionError as e:  # say which operator and backend met it
         raise SparsityDetectionError(f"{s.where}: {e}") from e
     P = canonical_pattern(P)
@@ -86,6 +86,17 @@ def _pattern(s: Setup, backend: AutoSparse, hessian: bool) -> sp.csr_array:
                          f"shape {P.shape} but the {'Hessian' if hessian else 'Jacobian'} is "
                          f"{expected}; pass a pattern of shape {expected}")
     return P
+
+
+def _as_framework(contexts: tuple[Any, ...], fw: str) -> tuple[Any, ...]:
+    """Array constants in ``f``'s framework, as the dense operators hand them to ``f``."""
+    out = []
+    for c in contexts:
+        kind = array_kind(getattr(c, "value", None))
+        if isinstance(c, Constant) and kind in ("numpy", "jax", "torch") and kind != fw:
+            c = Constant(converter(kind, fw)(c.value))
+        out.append(c)
+    return tuple(out)
 
 
 def _seeds(s: Setup, colors: np.ndarray, ncolors: int, shape: tuple[int, ...]) -> Any:
@@ -176,16 +187,33 @@ def _as_numpy(v: Any) -> np.ndarray:
     return v.detach().cpu().numpy() if array_kind(v) == "torch" else np.asarray(v)
 
 
+def _values(v: Any) -> np.ndarray:
+    """The nonzeros as a writeable NumPy array (a JAX buffer is copied: it is read-only)."""
+    return np.array(v) if array_kind(v) == "jax" else _as_numpy(v)
+
+
+def _structure(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Index arrays shared by every result of a prep: in SciPy's index dtype (so that no call
+    converts them) and read-only, so that an in-place structural change of one result
+    (``eliminate_zeros``, ``sort_indices`` on a sorted matrix never writes) raises instead of
+    corrupting the results of later calls."""
+    itype = sp._sputils.get_index_dtype(arrays, maxval=max((a.max(initial=0) for a in arrays), default=0))
+    out = tuple(np.array(a, dtype=itype) for a in arrays)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 def _scipy_formatter(fmt: str, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Callable:
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
     if fmt == "csr":
-        return lambda v: sp.csr_array((_as_numpy(v), cols, indptr), shape=shape)
+        cols_, indptr = _structure(cols, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))]))
+        return lambda v: sp.csr_array((_values(v), cols_, indptr), shape=shape)
     if fmt == "coo":
-        return lambda v: sp.coo_array((_as_numpy(v), (rows, cols)), shape=shape)
+        rows_, cols_ = _structure(rows, cols)
+        return lambda v: sp.coo_array((_values(v), (rows_, cols_)), shape=shape)
     perm = np.lexsort((rows, cols))
-    cptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=shape[1]))])
-    rows_c = rows[perm]
-    return lambda v: sp.csc_array((_as_numpy(v)[perm], rows_c, cptr), shape=shape)
+    rows_c, cptr = _structure(rows[perm], np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=shape[1]))]))
+    return lambda v: sp.csc_array((_values(v)[perm], rows_c, cptr), shape=shape)
 
 
 def _dense(v: Any, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Any:
@@ -208,7 +236,7 @@ def _jacobian_mode(s: Setup, backend: AutoSparse, P: sp.csr_array, coloring: Gre
     """Column coloring pushed forward or row coloring pulled back, whichever costs less: colors
     times the backend's cost of a forward product relative to a reverse one (1 in a captured
     PyTorch graph, where batched JVPs are plain ATen calls but batched VJPs of some ops loop)."""
-    dense = backend.dense
+    dense = s.dense  # the first-order backend (the inner one of a SecondOrder)
     order, seed = coloring.orders(symmetric=False), coloring.seed
     forward_cost = 1.0 if _captures(s) else dense.forward_cost
     has_fwd, has_rev = "pushforward" in dense.primitives, "pullback" in dense.primitives

@@ -8,7 +8,8 @@ import numpy as np
 
 from adopt._arrays import array_kind
 from adopt._errors import PreparationMismatchError
-from adopt._prep import Prep
+from adopt._contexts import Constant
+from adopt._prep import Prep, is_dynamic
 from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend
 from adopt.operators._common import Setup, _check_float, _dtype_str, setup, unstack
@@ -52,37 +53,77 @@ def _kind(a: Any) -> str:
 def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> tuple[Callable, Callable]:
     """Runs of a same-point prep: ``apply`` maps stacked native tangents to stacked results.
 
-    ``head`` (the value, or the gradient for hvp) was computed at preparation. With a strict
-    prep every call checks that ``x`` still has the values of the preparation point.
+    ``head`` (the value, or the gradient for hvp) was computed at preparation and is handed out
+    as a fresh copy each call (a caller may write into what it gets). Every call, strict or not,
+    checks that ``x`` and the contexts still have the values of the preparation point against
+    private copies taken then: a same-point prep never returns derivatives of another point.
     """
     cin, cout, stack = s.to_native, s.from_native, s.outer.stack
-    head = cout(head)
-    check = same_point_check(s.where, s.operator, s.x_user) if s.strict else (lambda x: None)
+    head, fresh = cout(head), _fresh_copy(array_kind(s.x_user))
+    check = same_point_check(f"{s.operator} with {s.backend!r}", s.operator, s.x_user, s.contexts)
 
-    def results(x: Any, T: tuple) -> tuple:
-        check(x)
+    def results(x: Any, T: tuple, cs: tuple) -> tuple:
+        check(x, cs)
         Tn = cin(T[0])[None] if k == 1 else stack(tuple(cin(t) for t in T))
         R = apply(Tn)
         return tuple(cout(R[i]) for i in range(k))
 
-    return (lambda x, T, cs: results(x, T)), (lambda x, T, cs: (head, results(x, T)))
+    return (lambda x, T, cs: results(x, T, cs)), (lambda x, T, cs: (fresh(head), results(x, T, cs)))
 
 
-def same_point_check(where: str, operator: str, x0: Any) -> Callable[[Any], None]:
-    """A same-point prep is valid only at its point: check that x has the same values."""
-    ref = np.array(x0.detach().cpu() if array_kind(x0) == "torch" else x0)
+def _fresh_copy(kind: str) -> Callable[[Any], Any]:
+    if kind == "torch":
+        return lambda a: a.clone()
+    if kind in ("numpy", "scalar"):
+        return lambda a: a.copy() if isinstance(a, np.ndarray) else a
+    return lambda a: a  # jax.Array and Python floats are immutable
 
-    def check(x: Any) -> None:
-        if x is x0:
-            return
-        xs = np.asarray(x.detach().cpu() if array_kind(x) == "torch" else x)
-        if not np.array_equal(xs, ref):
-            raise PreparationMismatchError(
-                f"{where}: a same-point prep was used at a different x; use "
-                f"prepare_{operator}(...) for a prep that is reusable at any point"
-            )
+
+def same_point_check(where: str, operator: str, x0: Any, contexts: tuple[Any, ...]) -> Callable:
+    """``check(x, contexts)``: raise unless the values equal those at preparation (NaNs equal).
+
+    The references are private copies, so an ``x`` (or context array) mutated in place after
+    preparation is caught, not mistaken for the same point because it is the same object.
+    """
+    ref_x = _snapshot(x0)
+    refs = [(i, _snapshot(c.value)) for i, c in enumerate(contexts)
+            if isinstance(c, Constant) and is_dynamic(c.value)]
+
+    def check(x: Any, cs: tuple[Any, ...]) -> None:
+        if not _same_values(x, ref_x):
+            _moved(where, operator, "x")
+        for i, ref in refs:
+            if not _same_values(cs[i].value, ref):
+                _moved(where, operator, f"context {i}")
 
     return check
+
+
+def _snapshot(a: Any) -> Any:
+    kind = array_kind(a)
+    if kind == "scalar":
+        return a
+    if kind == "jax":  # immutable: the same object has the same values
+        return a, np.array(a)
+    return np.array(a.detach().cpu() if kind == "torch" else a)
+
+
+def _same_values(a: Any, ref: Any) -> bool:
+    if isinstance(ref, tuple):
+        if a is ref[0]:
+            return True
+        ref = ref[1]
+    if not isinstance(ref, np.ndarray):
+        return a == ref or (a != a and ref != ref)
+    got = np.asarray(a.detach().cpu() if array_kind(a) == "torch" else a)
+    return got.shape == ref.shape and np.array_equal(got, ref, equal_nan=True)
+
+
+def _moved(where: str, operator: str, name: str) -> None:
+    raise PreparationMismatchError(
+        f"{where}: a same-point prep was used where {name} has other values than at preparation "
+        f"(a new array, or the same one changed in place); prepare_{operator}_same_point again "
+        f"at the new point, or use prepare_{operator}(...) for a prep reusable at any point")
 
 
 def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any, backend: Any,

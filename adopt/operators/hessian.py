@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from adopt._limits import check_dense_size
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
 from adopt._second_order import SecondOrder
@@ -37,6 +38,9 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
         return prepare_sparse_hessian(f, backend, x, contexts, strict)
     s = setup("hessian", "prepare_hessian", f, backend, x, contexts, strict=strict,
               second_order=True, scalar_y=True)
+    n = s.shapes.n
+    copies = 1 if "value_and_jacobian" in s.outer.native else 2  # a basis of n tangents
+    check_dense_size(s.where, "Hessian", (n, n), s.itemsize * copies * n * n)
     h = hessian_function(s)
 
     both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from adopt._limits import check_dense_size
 from adopt._prep import Prep
 from adopt._sparse.backend import AutoSparse
 from adopt.operators import _derive as d
@@ -33,6 +34,10 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
 
         return prepare_sparse_jacobian(f, backend, x, contexts, y, strict)
     s = setup("jacobian", "prepare_jacobian", f, backend, x, contexts, y=y, strict=strict)
+    m, n = s.shapes.m, s.shapes.n
+    k = n if d.jacobian_mode(s.outer, s.shapes) == "forward" else m
+    basis = 0 if "value_and_jacobian" in s.outer.native else k * k  # the tangents of one batch
+    check_dense_size(s.where, "Jacobian", (m, n), s.itemsize * (m * n + basis))
     vj = d.value_and_jacobian(s.outer, s.fn, s.shapes)
     both = s.compile(s.core(vj, 0, lambda r: r), s.x, *s.cvals)
     only = s.compile(s.core(vj, 0, lambda r: r[1]), s.x, *s.cvals)
