@@ -116,8 +116,8 @@ class FiniteDiffImpl(BackendImpl):
 
         def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
             y = np.asarray(fn(x, *c))
-            if T.shape[0] == 0:
-                return y, np.zeros((0, *y.shape), dtype=np.result_type(y.dtype, x.dtype))
+            if T.shape[0] == 0 or x.size == 0:  # no tangents, or nothing to perturb
+                return y, np.zeros((T.shape[0], *y.shape), dtype=np.result_type(y.dtype, x.dtype))
             steps = self.steps(x, T, nested).reshape((-1,) + (1,) * x.ndim)
             ysteps = steps.reshape((-1,) + (1,) * y.ndim)
             if method == "forward":

@@ -234,6 +234,9 @@ class TorchImpl(BackendImpl):
         def h_eager(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
             if T.shape[0] > 1:
                 return h(x, T, *c)
+            if T.shape[0] == 0:  # no tangents (x or y empty)
+                y = fn(x, *c)
+                return y, y.new_zeros((0, *y.shape))
             # one tangent: eager dual numbers are ~3x faster than torch.func.jvp under vmap
             with fwAD.dual_level():
                 y = fn(fwAD.make_dual(x, T[0]), *c)
@@ -255,6 +258,8 @@ class TorchImpl(BackendImpl):
         def h(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
+            if TY.shape[0] == 0:  # no cotangents (x or y empty)
+                return y.detach(), x.new_zeros((0, *x.shape))
             if TY.shape[0] == 1:
                 return y.detach(), _grad(y, xg, TY[0])[None]
             return y.detach(), _grad(y, xg, TY, batched=True)
@@ -299,6 +304,8 @@ class TorchImpl(BackendImpl):
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
             g = _grad(y, xg, None, create_graph=True)
+            if T.shape[0] == 0:
+                return g.detach(), x.new_zeros((0, *x.shape))
             batched = T.shape[0] > 1
             HT = _grad(g, xg, T if batched else T[0], batched=batched)
             return g.detach(), HT if batched else HT[None]

@@ -206,9 +206,10 @@ def _native_function(where: str, impl: BackendImpl, f: Callable[..., Any], user_
     can write into them), and an in-place ``f(y, x, *c)`` gets a fresh output buffer. A black-box
     backend (finite differences) calls ``f`` with the user's own array type.
     """
-    black_box = impl.backend.black_box and user_kind not in ("numpy", "scalar")
-    to_user = converter(impl.kind, user_kind) if black_box else (lambda a: a)
-    from_user = converter(user_kind, impl.kind) if black_box else (lambda a: a)
+    black_box = impl.backend.black_box
+    foreign = black_box and user_kind not in ("numpy", "scalar")  # f takes torch or jax arrays
+    to_user = converter(impl.kind, user_kind) if foreign else (lambda a: a)
+    from_user = converter(user_kind, impl.kind) if foreign else (lambda a: a)
     slots = _context_slots(contexts)
     if y_user is not None:
         f = _inplace(where, impl, f, y_user, to_user)

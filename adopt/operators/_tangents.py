@@ -105,7 +105,7 @@ def _snapshot(a: Any) -> Any:
         return a
     if kind == "jax":  # immutable: the same object has the same values
         return a, np.array(a)
-    return np.array(a.detach().cpu() if kind == "torch" else a)
+    return a.detach().cpu().numpy().copy() if kind == "torch" else np.array(a)
 
 
 def _same_values(a: Any, ref: Any) -> bool:
@@ -115,7 +115,7 @@ def _same_values(a: Any, ref: Any) -> bool:
         ref = ref[1]
     if not isinstance(ref, np.ndarray):
         return a == ref or (a != a and ref != ref)
-    got = np.asarray(a.detach().cpu() if array_kind(a) == "torch" else a)
+    got = a.detach().cpu().numpy() if array_kind(a) == "torch" else np.asarray(a)
     return got.shape == ref.shape and np.array_equal(got, ref, equal_nan=True)
 
 

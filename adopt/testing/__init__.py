@@ -21,6 +21,7 @@ Examples
 
 from adopt.operators._common import record_operators
 from adopt.testing._check import CheckReport, check_backend, default_tolerance
+from adopt.testing._misuse import MISUSE_CASES, check_misuse
 from adopt.testing._scenarios import (
     Scenario,
     all_scenarios,
@@ -38,4 +39,5 @@ __all__ = [
     "batched_scenarios", "all_scenarios", "scenario_ids", "assign",
     "check_backend", "CheckReport", "default_tolerance",
     "SparseScenario", "sparse_scenarios", "check_sparse_backend", "record_operators",
+    "check_misuse", "MISUSE_CASES",
 ]
