@@ -121,6 +121,34 @@ def test_jax_prepared_calls_do_not_retrace(operator):
     assert not all(np.array_equal(np.asarray(results[0]), np.asarray(r)) for r in results[1:])
 
 
+@pytest.mark.parametrize("kind", ["jax", "numpy"])
+@pytest.mark.parametrize("operator", ["pushforward", "pullback", "hvp"])
+def test_jax_same_point_preps_reuse_their_linearisation(operator, kind):
+    """prepare_<op>_same_point(..., prep=earlier) at a new point traces nothing and is exact."""
+    traces = []
+
+    def f(x, c):
+        traces.append(1)
+        y = c * jnp.sin(x) * x
+        return jnp.sum(y) if operator == "hvp" else y
+
+    arr = jnp.asarray if kind == "jax" else np.asarray
+    x0, t = np.linspace(0.1, 0.6, 4), np.array([1.0, -2.0, 0.5, 3.0])
+    prepare, run = getattr(adopt, f"prepare_{operator}_same_point"), getattr(adopt, operator)
+    prep = prepare(f, AutoJAX(), arr(x0), (arr(t),), Constant(2.0))
+    n = len(traces)
+    for i in range(1, 4):
+        x = x0 + 0.1 * i
+        prep = prepare(f, AutoJAX(), arr(x), (arr(t),), Constant(2.0), prep=prep)
+        (got,) = run(f, AutoJAX(), arr(x), (arr(t),), Constant(2.0), prep=prep)
+        d1 = 2.0 * (np.cos(x) * x + np.sin(x))
+        d2 = 2.0 * (2 * np.cos(x) - np.sin(x) * x)
+        np.testing.assert_allclose(np.asarray(got), (d2 if operator == "hvp" else d1) * t, rtol=1e-12)
+    assert len(traces) == n, f"{len(traces) - n} traces at new points"
+    with pytest.raises(adopt.PreparationMismatchError, match="prep was made for shape"):
+        prepare(f, AutoJAX(), arr(np.ones(5)), (arr(np.ones(5)),), Constant(2.0), prep=prep)
+
+
 # ---- a batch of k tangents is one call, not k ----------------------------------------------------
 
 def _counting(fn):

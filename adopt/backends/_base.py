@@ -11,9 +11,10 @@ backend does not declare in ``native`` is derived from its primitives once, in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-__all__ = ["AbstractBackend", "BackendImpl", "NativeFn", "foreign_framework"]
+__all__ = ["AbstractBackend", "BackendImpl", "NativeFn", "SamePoint", "foreign_framework"]
 
 NativeFn = Callable[..., Any]
 
@@ -45,6 +46,19 @@ class AbstractBackend(ABC):
     @property
     def name(self) -> str:
         return repr(self)
+
+
+@dataclass(frozen=True)
+class SamePoint:
+    """A linearisation at one point, in two halves compiled once and reused at every point.
+
+    ``at(x, *c) -> (head, state)`` linearises (``head`` is f(x), or the gradient for HVPs);
+    ``apply(state, T) -> stacked results`` applies it to a batch of tangents. A same-point prep
+    made with ``prep=`` an earlier one reuses both, so a new point costs one ``at``.
+    """
+
+    at: Callable[..., Any]
+    apply: Callable[[Any, Any], Any]
 
 
 class BackendImpl(ABC):
@@ -127,6 +141,19 @@ class BackendImpl(ABC):
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         """Turn an in-place ``f(y, x, *c)`` into an out-of-place native function."""
         raise NotImplementedError  # only reached for backends with supports_inplace
+
+    # ---- optional: linearisations for same-point preps (None: use the generic prep) ----
+    def pushforward_at(self, fn: NativeFn) -> SamePoint | None:
+        """JVPs at a fixed point for the cost of applying a linear map (``jax.linearize``)."""
+        return None
+
+    def pullback_at(self, fn: NativeFn) -> SamePoint | None:
+        """VJPs at a fixed point for the cost of a backward pass (a recorded reverse pass)."""
+        return None
+
+    def hvp_at(self, fn: NativeFn) -> SamePoint | None:
+        """HVPs at a fixed point for the cost of the second-order pass alone."""
+        return None
 
     # ---- primitives (on native functions) --------------------------------------------
     def value_and_pushforward(self, fn: NativeFn) -> NativeFn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar
 
 from adopt._errors import BackendIncompatibilityError, MissingDependencyError, PrecisionError
-from adopt.backends._base import BackendImpl, NativeFn, foreign_framework
+from adopt.backends._base import BackendImpl, NativeFn, SamePoint, foreign_framework
 
 try:
     import jax
@@ -27,9 +27,7 @@ class JaxImpl(BackendImpl):
 
     kind: ClassVar[str] = "jax"
     native: ClassVar[frozenset[str]] = frozenset(
-        {"value_and_gradient", "gradient_and_hvp", "value_gradient_and_hvp", "value_gradient_and_hessian",
-         "pushforward_same_point",
-         "pullback_same_point", "hvp_same_point"}
+        {"value_and_gradient", "gradient_and_hvp", "value_gradient_and_hvp", "value_gradient_and_hessian"}
     )
 
     compiles: ClassVar[bool] = True
@@ -142,16 +140,21 @@ class JaxImpl(BackendImpl):
 
         return h
 
-    def pushforward_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
-        y, lin = jax.linearize(lambda x_: fn(x_, *cvals), x)
-        return y, jax.jit(jax.vmap(lin))
+    def pushforward_at(self, fn: NativeFn) -> SamePoint:
+        lin = jax.jit(lambda x, *c: jax.linearize(lambda x_: fn(x_, *c), x))
+        return SamePoint(lin, _APPLY_LINEAR)
 
-    def pullback_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
-        y, vjp = jax.vjp(lambda x_: fn(x_, *cvals), x)
-        apply = jax.jit(lambda v, TY: jax.vmap(lambda t: v(t)[0])(TY))
-        return y, lambda TY: apply(vjp, TY)
+    def pullback_at(self, fn: NativeFn) -> SamePoint:
+        vjp = jax.jit(lambda x, *c: jax.vjp(lambda x_: fn(x_, *c), x))
+        return SamePoint(vjp, _APPLY_VJP)
 
-    def hvp_at(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...]) -> tuple[Any, Callable]:
+    def hvp_at(self, fn: NativeFn) -> SamePoint:
         grad = jax.grad(fn)
-        g, lin = jax.linearize(lambda x_: grad(x_, *cvals), x)
-        return g, jax.jit(jax.vmap(lin))
+        lin = jax.jit(lambda x, *c: jax.linearize(lambda x_: grad(x_, *c), x))
+        return SamePoint(lin, _APPLY_LINEAR)
+
+
+# The linear maps of jax.linearize and jax.vjp are pytrees of their residuals: one compiled
+# apply serves every point (and every prep of the same shapes), with no retrace.
+_APPLY_LINEAR = jax.jit(lambda lin, T: jax.vmap(lin)(T))
+_APPLY_VJP = jax.jit(lambda vjp, TY: jax.vmap(lambda t: vjp(t)[0])(TY))

@@ -12,6 +12,7 @@ from adopt._contexts import Constant
 from adopt._prep import Prep, is_dynamic
 from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend
+from adopt.backends._base import SamePoint
 from adopt.operators._common import Setup, _check_float, _dtype_str, setup, unstack
 
 __all__ = ["check_tangents", "prepare_batched", "prepare_same_point"]
@@ -59,6 +60,8 @@ def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> 
     private copies taken then: a same-point prep never returns derivatives of another point.
     """
     cin, cout, stack = s.to_native, s.from_native, s.outer.stack
+    if s.outer.compiles and array_kind(s.x_user) == "numpy":
+        cin = np.asarray  # a compiled apply takes NumPy as is
     head, fresh = cout(head), _fresh_copy(array_kind(s.x_user))
     check = same_point_check(f"{s.operator} with {s.backend!r}", s.operator, s.x_user, s.contexts)
 
@@ -137,6 +140,10 @@ def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any,
     s = setup(op, where, f, backend, x, contexts, y=y, strict=strict,
               second_order=second_order, scalar_y=second_order)
     check_tangents(s, tangents, s.shapes.x_shape if of == "x" else s.shapes.y_shape, of)
+    return _batched(s, derive, tangents)
+
+
+def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple) -> Prep:
     k = len(tangents)
     h = derive(s)
     warm = (s.x, *(s.tangent(t) for t in tangents), *s.cvals)
@@ -145,17 +152,42 @@ def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any,
     return s.prep(s.runner(only, k), s.runner(both, k), ntangents=k, tangent=tangents[0])
 
 
-def prepare_same_point(op: str, where: str, native: str, at: Callable[[Setup], tuple[Any, Any]],
-                       fallback: Callable[..., Prep], f: Any, backend: Any, x: Any,
+def prepare_same_point(op: str, where: str, linearize: Callable[[Setup], SamePoint | None],
+                       derive: Callable[[Setup], Any], f: Any, backend: Any, x: Any,
                        tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
-                       strict: bool = True, second_order: bool = False) -> Prep:
-    """A same-point prep where the backend has one (``native`` in its capabilities), else ``fallback``."""
-    if y is not None or isinstance(backend, SecondOrder) or not isinstance(backend, AbstractBackend) \
-            or native not in backend.impl().native:
-        kw = {} if y is None else {"y": y}
-        return fallback(f, backend, x, tangents, *contexts, strict=strict, **kw)
-    s = setup(op, where, f, backend, x, contexts, strict=strict, scalar_y=second_order)
+                       strict: bool = True, second_order: bool = False,
+                       prep: Prep | None = None) -> Prep:
+    """A prep valid at this ``x`` and these context values only, linearised once where the
+    backend can (``linearize(setup)`` is not None); the generic prep elsewhere (in-place
+    functions, wrappers, backends without a linearisation).
+
+    ``prep``, an earlier same-point prep of the same function and signature, lends its compiled
+    linearisation: the new point then costs one linearisation, no tracing or compilation.
+    """
+    earlier = _reused(op, where, prep, f, backend, x, contexts, tangents)
+    s = setup(op, where, f, backend, x, contexts, y=y, strict=strict, second_order=second_order,
+              scalar_y=second_order, output=None if earlier is None else earlier[1])
     check_tangents(s, tangents, s.shapes.x_shape if of == "x" else s.shapes.y_shape, of)
-    head, apply = at(s)
-    run, run_value = same_point_run(s, head, apply, len(tangents))
-    return s.prep(run, run_value, ntangents=len(tangents), tangent=tangents[0])
+    core = None
+    if y is None and isinstance(backend, AbstractBackend):
+        core = earlier[0] if earlier is not None else linearize(s)
+    if core is None:
+        return _batched(s, derive, tangents)
+    x_in = s.x_user if s.outer.compiles and array_kind(s.x_user) == "numpy" else s.x
+    head, state = core.at(x_in, *s.cvals)
+    run, run_value = same_point_run(s, head, lambda T: core.apply(state, T), len(tangents))
+    return s.prep(run, run_value, ntangents=len(tangents), tangent=tangents[0],
+                  same_point=(core, s.y))
+
+
+def _reused(op: str, where: str, prep: Prep | None, f: Any, backend: Any, x: Any,
+            contexts: tuple, tangents: tuple) -> tuple[SamePoint, Any] | None:
+    """The linearisation (and f's output shape) of an earlier same-point prep, after checking
+    that it was made for this function and signature."""
+    if prep is None:
+        return None
+    if not isinstance(prep, Prep) or prep.operator != op:
+        raise PreparationMismatchError(
+            f"{where}: prep= must be an earlier prepare_{op}_same_point(...) prep; got {prep!r}")
+    prep.check(where, f, backend, x, contexts, tangents)
+    return prep.info.get("same_point")

@@ -54,9 +54,16 @@ def prepare_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *context
 
 
 def prepare_hvp_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
-                           strict: bool = True) -> Prep:
-    """Prepare :func:`hvp` at this very ``x``: the gradient is linearised (JAX) or its graph kept
-    (PyTorch) once, so a prepared call does only the second-order pass.
+                           strict: bool = True,
+                           prep: Prep | None = None) -> Prep:
+    """Prepare :func:`hvp` at this very ``x`` (and context values), for new tangents.
+
+    Where the backend can, the gradient is linearised (JAX) or its graph kept (PyTorch) once; a prepared
+    call then does only the second-order pass.
+
+    The contract is that of :func:`prepare_pushforward_same_point`: every call checks ``x`` and
+    the contexts against private copies taken at preparation and raises at another point;
+    ``prep=`` an earlier same-point prep reuses its compiled linearisation at a new point.
 
     Examples
     --------
@@ -67,13 +74,12 @@ def prepare_hvp_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tupl
     >>> adopt.hvp(f, adopt.AutoFiniteDiff(), x, (np.array([1.0, 0.0]),), prep=prep)[0].round(4)
     array([6., 0.])
     """
-    return prepare_same_point("hvp", "prepare_hvp_same_point", "hvp_same_point", _at, prepare_hvp,
-                              f, backend, x, tx, contexts, of="x", strict=strict,
-                              second_order=True)
+    return prepare_same_point("hvp", "prepare_hvp_same_point", _at, hvp_function, f, backend, x, tx,
+                              contexts, of="x", strict=strict, second_order=True, prep=prep)
 
 
-def _at(s: Setup) -> tuple[Any, Any]:
-    return s.outer.hvp_at(s.fn, s.x, s.cvals)
+def _at(s: Setup) -> Any:
+    return s.outer.hvp_at(s.fn)
 
 
 def hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,

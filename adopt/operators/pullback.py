@@ -32,12 +32,16 @@ def _derive(s: Setup) -> Any:
 
 
 def prepare_pullback_same_point(f: Callable[..., Any], backend: Any, x: Any, ty: tuple,
-                                *contexts: Any, y: Any = None, strict: bool = True) -> Prep:
-    """Prepare :func:`pullback` at this very ``x`` (and contexts), for new cotangents.
+                                *contexts: Any, y: Any = None, strict: bool = True,
+                                prep: Prep | None = None) -> Prep:
+    """Prepare :func:`pullback` at this very ``x`` (and context values), for new tangents.
 
-    Records the reverse pass at ``x`` once where the backend can (``jax.vjp``, a retained torch
-    graph); a prepared call then only runs the backward pass. With ``strict=True`` each call
-    checks that ``x`` has the same values.
+    Where the backend can, the reverse pass is recorded once (``jax.vjp``, a retained torch graph); a
+    prepared call then only runs the backward pass.
+
+    The contract is that of :func:`prepare_pushforward_same_point`: every call checks ``x`` and
+    the contexts against private copies taken at preparation and raises at another point;
+    ``prep=`` an earlier same-point prep reuses its compiled linearisation at a new point.
 
     Examples
     --------
@@ -47,13 +51,12 @@ def prepare_pullback_same_point(f: Callable[..., Any], backend: Any, x: Any, ty:
     >>> adopt.pullback(np.sin, adopt.AutoFiniteDiff(), x, (np.array([2.0, 0.0]),), prep=prep)[0].round(6)
     array([2., 0.])
     """
-    return prepare_same_point("pullback", "prepare_pullback_same_point", "pullback_same_point",
-                              _at, prepare_pullback, f, backend, x, ty, contexts, of="y", y=y,
-                              strict=strict)
+    return prepare_same_point("pullback", "prepare_pullback_same_point", _at, _derive, f, backend, x, ty,
+                              contexts, of="y", y=y, strict=strict, prep=prep)
 
 
-def _at(s: Setup) -> tuple[Any, Any]:
-    return s.outer.pullback_at(s.fn, s.x, s.cvals)
+def _at(s: Setup) -> Any:
+    return s.outer.pullback_at(s.fn)
 
 
 def pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *contexts: Any,

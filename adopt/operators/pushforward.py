@@ -33,12 +33,20 @@ def _derive(s: Setup) -> Any:
 
 
 def prepare_pushforward_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tuple,
-                                   *contexts: Any, y: Any = None, strict: bool = True) -> Prep:
-    """Prepare :func:`pushforward` at this very ``x`` (and contexts), for new tangents.
+                                   *contexts: Any, y: Any = None, strict: bool = True,
+                                   prep: Prep | None = None) -> Prep:
+    """Prepare :func:`pushforward` at this very ``x`` (and context values), for new tangents.
 
-    Linearises ``f`` at ``x`` once where the backend can (``jax.linearize``,
-    ``torch.func.linearize``); a prepared call then only applies the linear map. With
-    ``strict=True`` each call checks that ``x`` has the same values.
+    Linearises ``f`` at ``x`` once where the backend can (``jax.linearize`` on AutoJAX); a
+    prepared call then only applies the linear map. Elsewhere (PyTorch, finite differences,
+    in-place functions) the prep is the generic one.
+
+    The contract: the prep answers at the values of ``x`` and of the contexts it was made with.
+    Every call compares them with private copies taken at preparation (an ``x`` changed in
+    place counts as a new point) and raises :class:`~adopt.PreparationMismatchError` at
+    another point; it never returns derivatives of a stale point. For the next point, pass
+    the old prep as ``prep=``: its compiled linearisation is reused, so the new point costs one
+    linearisation (about one evaluation of ``f``) and no tracing or compilation.
 
     Examples
     --------
@@ -47,14 +55,15 @@ def prepare_pushforward_same_point(f: Callable[..., Any], backend: Any, x: Any, 
     >>> prep = adopt.prepare_pushforward_same_point(np.sin, adopt.AutoFiniteDiff(), x, (np.ones(2),))
     >>> adopt.pushforward(np.sin, adopt.AutoFiniteDiff(), x, (np.array([2.0, 0.0]),), prep=prep)[0].round(6)
     array([2., 0.])
+    >>> x2 = np.array([1.0, 2.0])
+    >>> prep = adopt.prepare_pushforward_same_point(np.sin, adopt.AutoFiniteDiff(), x2, (np.ones(2),), prep=prep)
     """
-    return prepare_same_point("pushforward", "prepare_pushforward_same_point",
-                              "pushforward_same_point", _at, prepare_pushforward, f, backend, x,
-                              tx, contexts, of="x", y=y, strict=strict)
+    return prepare_same_point("pushforward", "prepare_pushforward_same_point", _at, _derive, f, backend, x, tx,
+                              contexts, of="x", y=y, strict=strict, prep=prep)
 
 
-def _at(s: Setup) -> tuple[Any, Any]:
-    return s.outer.pushforward_at(s.fn, s.x, s.cvals)
+def _at(s: Setup) -> Any:
+    return s.outer.pushforward_at(s.fn)
 
 
 def pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
