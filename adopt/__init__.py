@@ -21,12 +21,10 @@ from adopt._errors import (
 from adopt._differentiate_with import DifferentiateWith
 from adopt._limits import DenseSizeError, DenseSizeWarning, set_dense_warning
 from adopt._prep import Prep
-from adopt._second_order import SecondOrder
-from adopt._sparse.api import column_colors, ncolors, row_colors, sparsity_pattern
-from adopt._sparse.backend import AutoSparse, GreedyColoring, MixedMode
+from adopt._autosparse import DenseSparsityDetector, column_colors, ncolors, row_colors, sparsity_pattern
+from adopt.backends.wrappers import AutoSparse, GreedyColoring, MixedMode, SecondOrder
 from adopt._sparse.detectors import (
     ConservativeSparsityWarning,
-    DenseSparsityDetector,
     KnownSparsityDetector,
     SparsityDetectionError,
     TracerSparsityDetector,

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["array_kind", "converter", "numpy_dtype"]
+__all__ = ["array_kind", "converter", "numpy_dtype", "to_numpy"]
 
 _SCALARS = (float, int, np.floating, np.integer, bool, complex, np.complexfloating)
 
@@ -33,7 +33,8 @@ def numpy_dtype(x: Any) -> np.dtype:
     return np.dtype(x.dtype) if kind in ("numpy", "jax") else np.asarray(x).dtype
 
 
-def _to_numpy(x: Any) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
+    """An array of any kind as NumPy (zero-copy for torch on CPU; a read-only view of a JAX buffer)."""
     kind = array_kind(x)
     if kind == "torch":
         return x.detach().cpu().numpy()
@@ -85,4 +86,4 @@ def converter(source: str, target: str) -> Callable[[Any], Any]:
         return np.array
     if target == "torch":  # JAX buffers are read-only; torch wants writable memory
         return lambda x: to_target(np.array(x))
-    return lambda x: to_target(_to_numpy(x))
+    return lambda x: to_target(to_numpy(x))

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from adopt import DenseSparsityDetector
 from adopt._contexts import Cache, Constant
 from adopt._sparse.detectors import (
     ConservativeSparsityWarning,
-    DenseSparsityDetector,
     KnownSparsityDetector,
     SparsityDetectionError,
     TracerSparsityDetector,

@@ -15,7 +15,7 @@ from adopt.backends import AbstractBackend
 __all__ = ["DifferentiateWith"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DifferentiateWith:
     """Wrap ``f`` so that JAX and PyTorch differentiate it with ``backend``'s derivatives.
 
@@ -131,24 +131,26 @@ class DifferentiateWith:
         raise TypeError(f"DifferentiateWith({_name(self.f)}, {self.backend!r}): x must be a jax "
                         f"array, a torch tensor or a NumPy array; got {type(x).__name__}")
 
-    def node(self, shape: tuple[int, ...], dtype: Any, y_shape: tuple[int, ...] | None = None) -> Node:
+    def _node(self, shape: tuple[int, ...], dtype: Any, y_shape: tuple[int, ...] | None = None,
+              infer: bool = True) -> Node:
         """The cached :class:`Node` of an input signature, made at first use.
 
         The output shape is ``y_shape`` if given (learned from a concrete call), else
-        ``output_shape``, else inferred abstractly; ``None`` if none of these knows it.
+        ``output_shape``, else inferred abstractly (if ``infer``); ``None`` if none of these
+        knows it.
         """
         key = (tuple(shape), np.dtype(dtype))
         node = self.cache.get(key)
         if node is None or y_shape is not None and node.y_shape is None:
             if y_shape is None:
                 y_shape = self.output_shape
-            if y_shape is None:
+            if y_shape is None and infer:
                 y_shape = abstract_shape(self.f, self.backend.framework, *key)
             y_shape = None if y_shape is None else tuple(y_shape)
             node = self.cache[key] = Node(self.f, self.backend, key[0], y_shape, key[1])
         return node
 
-    def unknown_shape_error(self, shape: tuple[int, ...], dtype: Any, how: str) -> Exception:
+    def _unknown_shape_error(self, shape: tuple[int, ...], dtype: Any, how: str) -> Exception:
         return TypeError(
             f"DifferentiateWith({_name(self.f)}, {self.backend!r}): {how} needs the shape of "
             f"f(x) for x of shape {tuple(shape)} and dtype {np.dtype(dtype)} before f runs, and "
@@ -184,8 +186,7 @@ def _jax_shape(f: Callable[..., Any], shape: tuple[int, ...], dtype: np.dtype) -
 def _torch_shape(f: Callable[..., Any], shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:
     import torch
 
-    tdtype = torch.from_numpy(np.empty(0, dtype)).dtype
-    return f(torch.empty(shape, dtype=tdtype, device="meta")).shape
+    return f(torch.empty(shape, dtype=getattr(torch, np.dtype(dtype).name), device="meta")).shape
 
 
 def _numpy_shape(f: Callable[..., Any], shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:

@@ -33,13 +33,13 @@ __all__ = ["call"]
 def call(dw: Any, x: Any) -> Any:
     """``dw(x)`` for a jax array ``x``: the ``value`` primitive, or ``f`` itself at the first
     concrete call of an input signature (which teaches the wrapper the output shape)."""
-    node = dw.node(x.shape, x.dtype)
+    node = dw._node(x.shape, x.dtype)
     if node.y_shape is None:
         if isinstance(x, jax.core.Tracer):
-            raise dw.unknown_shape_error(x.shape, x.dtype, "JAX tracing (jit, grad, vmap)")
+            raise dw._unknown_shape_error(x.shape, x.dtype, "JAX tracing (jit, grad, vmap)")
         y = dw.f(converter("jax", dw.backend.framework)(x))
         y = np.asarray(converter(array_kind(y), "numpy")(y), dtype=x.dtype)
-        dw.node(x.shape, x.dtype, y_shape=y.shape)
+        dw._node(x.shape, x.dtype, y_shape=y.shape)
         return jnp.asarray(y)
     return _bind("value", x, node=node, batch=0, x_batched=False)[0]
 
@@ -53,19 +53,23 @@ def _host(op: str, node: Node, batch: int, x_batched: bool) -> Callable[..., tup
     """The host function of ``op``: NumPy (or jax) arrays in, NumPy arrays of the node's dtype
     out. A read-only buffer is copied for torch, which wants writable memory."""
     inner = node.backend.framework
-    to_inner = converter("numpy", inner)
+    to_inner = _torch_input if inner == "torch" else converter("numpy", inner)
     to_numpy = converter(inner, "numpy")
     run = node.runner(op, batch, x_batched)
-
-    def arg(a: Any) -> Any:
-        a = np.asarray(a)
-        return to_inner(a if a.flags.writeable or inner != "torch" else a.copy())
+    dtype = node.dtype
 
     def host(*args: Any, **_: Any) -> tuple[np.ndarray, ...]:
-        res = run(*(arg(a) for a in args))
-        return tuple(np.asarray(to_numpy(r), dtype=node.dtype) for r in res)
+        res = run(*(to_inner(np.asarray(a)) for a in args))
+        return tuple(np.asarray(to_numpy(r), dtype=dtype) for r in res)
 
     return host
+
+
+def _torch_input(a: np.ndarray) -> Any:
+    """A host buffer as a tensor: zero-copy when writable (torch wants writable memory)."""
+    import torch
+
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
 
 
 def _avals(op: str, node: Node, batch: int) -> list[jax.core.ShapedArray]:

@@ -7,8 +7,9 @@ call's real point and tangents) and reused at every later call. Arrays in and ou
 backend's own (torch tensors for AutoTorch, jax arrays for AutoJAX, NumPy for AutoFiniteDiff);
 the outer framework's module converts at its boundary.
 
-The operators (``OPS``) and how each one is differentiated again (``TANGENT``, ``TRANSPOSE``) are
-one table shared by both outer frameworks:
+The operators (``OPS``, ``LINEAR``, ``TRANSPOSE``) are one table shared by both outer
+frameworks; each framework's module turns it into derivative rules (the JVP of ``value`` is
+``pushforward``, of ``value_grad`` is ``hvp``; a linear operator's transpose is its partner):
 
 =============  ===========  ===========================================================
 operator       inputs       outputs
@@ -20,7 +21,7 @@ pullback       x, u         J(x)ᵀ u         linear in u; transpose: pushforwar
 hvp            x, t         ∇²f(x) t        linear in t; transpose: hvp (symmetric)
 =============  ===========  ===========================================================
 
-Batches: every operator takes ``batch`` (0, or the number ``B`` of stacked problems) and
+Batches: :meth:`Node.runner` takes ``batch`` (0, or the number ``B`` of stacked problems) and
 ``x_batched``. With ``B > 0`` the linear argument always has a leading axis of ``B``; ``x`` has
 one if ``x_batched``. One point with ``B`` tangents is one batched call of the inner backend;
 ``B`` points are a loop (the inner backend prepares per point signature, not per batch of
@@ -89,7 +90,7 @@ class Node:
     @property
     def scalar(self) -> bool:
         """Scalar f on a backend with cheap reverse mode: value and gradient in one pass."""
-        return self.y_shape == () and "pullback" in self.backend.primitives
+        return self.y_shape == () and self.backend.has_pullback
 
     def out_shapes(self, op: str) -> tuple[tuple[int, ...], ...]:
         """The unbatched output shapes of ``op``."""
@@ -127,7 +128,8 @@ class Node:
     # ---- one point ------------------------------------------------------------------------
     def value(self, x: Any) -> tuple[Any]:
         """``f(x)`` (compiled once on AutoJAX)."""
-        fn = self._prep(("value", 0), lambda: self.backend.impl().compile(self.f))
+        f = self.f  # a closure: jax.jit needs a hashable callable, f may not be one
+        fn = self._prep(("value", 0), lambda: self.backend.impl().compile(lambda x_: f(x_)))
         return (fn(x),)
 
     def value_grad(self, x: Any) -> tuple[Any, Any]:

@@ -28,7 +28,8 @@ __all__ = ["call"]
 def call(dw: Any, x: torch.Tensor) -> torch.Tensor:
     """``dw(x)`` for a torch tensor: value and gradient at once when autograd will want the
     gradient of a scalar f, else the value (its backward and jvp come when asked)."""
-    node = dw.node(tuple(x.shape), _numpy_dtype(x.dtype))
+    # the output shape matters here only to choose the scalar route of a reverse-mode backend
+    node = dw._node(tuple(x.shape), _numpy_dtype(x.dtype), infer=dw.backend.has_pullback)
     if node.scalar and torch.is_grad_enabled() and x.requires_grad:
         return _apply("value_grad", x, node=node, batch=0, x_batched=False)[0]
     return _apply("value", x, node=node, batch=0, x_batched=False)[0]

@@ -7,7 +7,8 @@ Three detectors share one interface, ``jacobian_sparsity(f, x, *contexts, framew
 - :class:`TracerSparsityDetector` (the default): a *global* pattern, valid at every ``x``, found by
   tracing ``f`` once (NumPy: operator overloading; PyTorch: ``make_fx`` + ATen rules; JAX: jaxpr
   interpretation).
-- :class:`DenseSparsityDetector`: a *local* pattern, the nonzeros of the dense derivative at ``x``.
+- :class:`~adopt.DenseSparsityDetector`: a *local* pattern, the nonzeros of the dense derivative
+  at ``x`` (it calls adopt's operators, so it lives above them, in :mod:`adopt._autosparse`).
 - :class:`KnownSparsityDetector`: a pattern the user already knows.
 
 This module imports only NumPy and SciPy; the framework-specific tracers are imported lazily.
@@ -27,8 +28,9 @@ from adopt._errors import BackendIncompatibilityError, MissingDependencyError
 
 __all__ = [
     "TracerSparsityDetector",
-    "DenseSparsityDetector",
     "KnownSparsityDetector",
+    "check_framework",
+    "canonical_pattern",
     "SparsityDetectionError",
     "ConservativeSparsityWarning",
 ]
@@ -70,7 +72,16 @@ _FRAMEWORKS = {
 }
 
 
+def check_framework(framework: str, who: str) -> None:
+    """Raise unless ``framework`` is one of "numpy", "jax", "torch" and is installed."""
+    _module_name(framework, who)
+
+
 def _module(framework: str, who: str) -> Any:
+    return importlib.import_module(_module_name(framework, who))
+
+
+def _module_name(framework: str, who: str) -> str:
     if framework not in _FRAMEWORKS:
         raise ValueError(
             f"{who}: framework must be one of 'numpy', 'torch' or 'jax' (got {framework!r}); "
@@ -82,7 +93,7 @@ def _module(framework: str, who: str) -> Any:
             f"{who} with framework={framework!r} needs {dependency}: "
             f"pip install 'adopt[{dependency}]'"
         )
-    return importlib.import_module(name)
+    return name
 
 
 def _size(a: Any) -> int:
@@ -127,70 +138,6 @@ class TracerSparsityDetector:
     def hessian_sparsity(self, f: Callable, x: Any, *contexts: Any, framework: str) -> sp.csr_array:
         """Boolean symmetric CSR pattern of shape ``(x.size, x.size)`` for a scalar ``f``."""
         return _module(framework, "TracerSparsityDetector").hessian_sparsity(f, x, contexts)
-
-
-@dataclass(frozen=True)
-class DenseSparsityDetector:
-    """Local sparsity detection: the entries with ``|value| > atol`` of the dense derivative at ``x``.
-
-    Works for any ``f`` (control flow included) but the pattern is only valid near ``x``: an
-    entry that happens to vanish at ``x`` is missed. With finite differences (``"numpy"``) the
-    Hessian carries rounding noise: pass an ``atol`` above it (e.g. ``1e-6`` for O(1) data).
-
-    Parameters
-    ----------
-    backend : AbstractBackend or None
-        The dense backend that evaluates the derivative with adopt's own operators; None picks
-        the framework's: AutoFiniteDiff() for NumPy, AutoJAX(), AutoTorch().
-    atol : float
-        Entries with absolute value ``<= atol`` are structural zeros.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from adopt._sparse.detectors import DenseSparsityDetector
-    >>> f = lambda x: np.array([x[0] * x[1], x[2] if x[2] > 0 else 0.0])
-    >>> det = DenseSparsityDetector(backend=None)  # NumPy: finite differences
-    >>> det.jacobian_sparsity(f, np.array([1.0, 2.0, 3.0]), framework="numpy").toarray().astype(int)
-    array([[1, 1, 0],
-           [0, 0, 1]])
-    """
-
-    backend: object
-    atol: float = 0.0
-
-    def _backend(self, framework: str) -> Any:
-        _module(framework, "DenseSparsityDetector")  # validates the framework name
-        if self.backend is not None:
-            return self.backend
-        from adopt.backends import AutoFiniteDiff, AutoJAX, AutoTorch
-
-        return {"numpy": AutoFiniteDiff(), "jax": AutoJAX(), "torch": AutoTorch()}[framework]
-
-    def jacobian_sparsity(self, f: Callable, x: Any, *contexts: Any, framework: str) -> sp.csr_array:
-        """Boolean CSR pattern of the dense Jacobian at ``x``, shape ``(y.size, x.size)``."""
-        from adopt.operators.jacobian import jacobian
-
-        J = jacobian(f, self._backend(framework), x, *contexts)
-        return _threshold(_numpy(J), self.atol)
-
-    def hessian_sparsity(self, f: Callable, x: Any, *contexts: Any, framework: str) -> sp.csr_array:
-        """Boolean CSR pattern of the dense Hessian at ``x`` (symmetrised), ``(x.size, x.size)``."""
-        from adopt.operators.hessian import hessian
-
-        H = hessian(f, self._backend(framework), x, *contexts)
-        P = _threshold(_numpy(H), self.atol)
-        return canonical_pattern(P + P.T)
-
-
-def _numpy(a: Any) -> np.ndarray:
-    mod = type(a).__module__.split(".")[0]
-    return a.detach().cpu().numpy() if mod == "torch" else np.asarray(a)
-
-
-def _threshold(M: np.ndarray, atol: float) -> sp.csr_array:
-    M = np.asarray(M)
-    return canonical_pattern(sp.csr_array(np.abs(M) > atol))
 
 
 def canonical_pattern(M: Any) -> sp.csr_array:

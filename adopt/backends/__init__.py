@@ -43,7 +43,8 @@ class AutoJAX(AbstractBackend):
 
     mode: Mode = None
     framework: ClassVar[str] = "jax"
-    primitives: ClassVar[frozenset[str]] = frozenset({"pushforward", "pullback"})
+    has_pushforward: ClassVar[bool] = True
+    has_pullback: ClassVar[bool] = True
     supports_inplace: ClassVar[bool] = False
     black_box: ClassVar[bool] = False
     extra: ClassVar[str] = "jax"
@@ -82,7 +83,8 @@ class AutoTorch(AbstractBackend):
     #: a batched forward product (torch.func.jvp under vmap) costs ~3 eager batched backward
     #: passes on CPU: sparse Jacobians weigh column colors by it when choosing the mode
     forward_cost: ClassVar[float] = 3.0
-    primitives: ClassVar[frozenset[str]] = frozenset({"pushforward", "pullback"})
+    has_pushforward: ClassVar[bool] = True
+    has_pullback: ClassVar[bool] = True
     supports_inplace: ClassVar[bool] = True
     black_box: ClassVar[bool] = False
     extra: ClassVar[str] = "torch"
@@ -134,7 +136,8 @@ class AutoFiniteDiff(AbstractBackend):
     rel_step: float | None = None
     vectorized: bool = False
     framework: ClassVar[str] = "numpy"
-    primitives: ClassVar[frozenset[str]] = frozenset({"pushforward"})
+    has_pushforward: ClassVar[bool] = True
+    has_pullback: ClassVar[bool] = False
     supports_inplace: ClassVar[bool] = True
     black_box: ClassVar[bool] = True
     extra: ClassVar[str] = ""

@@ -3,9 +3,9 @@
 A backend descriptor (``AutoJAX()``, ``AutoTorch()``, ``AutoFiniteDiff()``) is a frozen
 dataclass that imports nothing. ``impl()`` imports the framework lazily and returns a
 :class:`BackendImpl`, which implements the primitives the framework is good at on *native*
-functions ``fn(x, *context_values) -> y`` over the framework's own arrays. Every operator that a
-backend does not declare in ``native`` is derived from its primitives once, in
-``adopt.operators``.
+functions ``fn(x, *context_values) -> y`` over the framework's own arrays. Optional fast paths
+are methods with a default that returns ``None`` ("not here"); every operator a backend has no
+fast path for is derived from its primitives once, in ``adopt.operators``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ class AbstractBackend(ABC):
 
     #: the array framework the backend evaluates ``f`` with: "jax", "torch" or "numpy"
     framework: ClassVar[str]
-    #: primitives implemented: a subset of {"pushforward", "pullback"}
-    primitives: ClassVar[frozenset[str]]
+    #: which primitives the implementation has: forward (value_and_pushforward) and reverse
+    #: (value_and_pullback) mode; at least one
+    has_pushforward: ClassVar[bool]
+    has_pullback: ClassVar[bool]
     #: whether f may be in-place, f(y, x, *contexts)
     supports_inplace: ClassVar[bool]
     #: whether this backend can differentiate through another backend's code (black box)
@@ -70,10 +72,6 @@ class BackendImpl(ABC):
 
     #: the array kind the implementation computes with ("jax", "torch" or "numpy")
     kind: ClassVar[str]
-    #: operators with native fast paths, e.g. {"value_and_gradient", "value_and_jacobian",
-    #: "hvp", "hessian", "pushforward_same_point", "pullback_same_point", "hvp_same_point",
-    #: "derivative_and_second"}
-    native: ClassVar[frozenset[str]]
     #: whether ``compile`` compiles (then preparation runs each compiled function once)
     compiles: ClassVar[bool] = False
 
@@ -142,6 +140,31 @@ class BackendImpl(ABC):
         """Turn an in-place ``f(y, x, *c)`` into an out-of-place native function."""
         raise NotImplementedError  # only reached for backends with supports_inplace
 
+    # ---- optional fast paths (None: derive the operator from the primitives) ---------------
+    def value_and_gradient(self, fn: NativeFn, nested: bool = False) -> NativeFn | None:
+        """``(x, *c) -> (y, g)`` for a scalar ``fn``."""
+        return None
+
+    def value_and_jacobian(self, fn: NativeFn, nested: bool = False) -> NativeFn | None:
+        """``(x, *c) -> (y, J)`` without a basis of tangents (finite differences: column by column)."""
+        return None
+
+    def gradient_and_hvp(self, fn: NativeFn) -> NativeFn | None:
+        """``(x, T, *c) -> (g, HT)`` in the backend's best combination."""
+        return None
+
+    def value_gradient_and_hvp(self, fn: NativeFn) -> NativeFn | None:
+        """``(x, T, *c) -> (y, g, HT)`` from one linearisation."""
+        return None
+
+    def value_gradient_and_hessian(self, fn: NativeFn) -> NativeFn | None:
+        """``(x, *c) -> (y, g, H)`` with ``H`` of shape ``(n, n)``."""
+        return None
+
+    def derivative_and_second(self, fn: NativeFn, generic: NativeFn) -> NativeFn | None:
+        """``(x, *c) -> (y, d, dd)`` at a scalar ``x``; ``generic`` is the derived ``(d, dd)``."""
+        return None
+
     # ---- optional: linearisations for same-point preps (None: use the generic prep) ----
     def pushforward_at(self, fn: NativeFn) -> SamePoint | None:
         """JVPs at a fixed point for the cost of applying a linear map (``jax.linearize``)."""
@@ -158,11 +181,11 @@ class BackendImpl(ABC):
     # ---- primitives (on native functions) --------------------------------------------
     def value_and_pushforward(self, fn: NativeFn) -> NativeFn:
         """``h(x, T, *c) -> (y, TY)`` with ``T`` of shape ``(k, *x.shape)``."""
-        raise NotImplementedError  # only called when "pushforward" in backend.primitives
+        raise NotImplementedError  # only called when backend.has_pushforward
 
     def value_and_pullback(self, fn: NativeFn) -> NativeFn:
         """``h(x, TY, *c) -> (y, TX)`` with ``TY`` of shape ``(k, *y.shape)``."""
-        raise NotImplementedError  # only called when "pullback" in backend.primitives
+        raise NotImplementedError  # only called when backend.has_pullback
 
 
 def foreign_framework(e: BaseException) -> str | None:

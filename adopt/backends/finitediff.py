@@ -22,7 +22,6 @@ class FiniteDiffImpl(BackendImpl):
     """Finite differences; a batch of tangents is perturbed in one vectorised operation."""
 
     kind: ClassVar[str] = "numpy"
-    native: ClassVar[frozenset[str]] = frozenset({"value_and_jacobian"})
 
     def check_input(self, operator: str, name: str, x: Any) -> None:
         if name != "x":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from adopt._errors import BackendIncompatibilityError, MissingDependencyError, PrecisionError
 from adopt.backends._base import BackendImpl, NativeFn, SamePoint, foreign_framework
@@ -26,9 +26,6 @@ class JaxImpl(BackendImpl):
     """JAX transforms on native functions; every prepared function is one ``jax.jit``."""
 
     kind: ClassVar[str] = "jax"
-    native: ClassVar[frozenset[str]] = frozenset(
-        {"value_and_gradient", "gradient_and_hvp", "value_gradient_and_hvp", "value_gradient_and_hessian"}
-    )
 
     compiles: ClassVar[bool] = True
 

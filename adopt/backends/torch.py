@@ -124,9 +124,6 @@ class TorchImpl(BackendImpl):
     """torch.autograd / torch.func on native functions."""
 
     kind: ClassVar[str] = "torch"
-    native: ClassVar[frozenset[str]] = frozenset(
-        {"value_and_gradient", "gradient_and_hvp", "derivative_and_second"}
-    )
 
     def check_input(self, operator: str, name: str, x: Any) -> None:
         return None

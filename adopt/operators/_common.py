@@ -16,16 +16,17 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from adopt._arrays import array_kind, converter, numpy_dtype
+from adopt._arrays import array_kind, converter, numpy_dtype, to_numpy
 from adopt._contexts import Cache, Constant
 from adopt._errors import BackendIncompatibilityError, PreparationMismatchError
 from adopt._prep import Prep, context_signature, is_dynamic, signature_of
-from adopt._second_order import SecondOrder, default_second_order, second_order_modes
+from adopt.backends.wrappers import SecondOrder, default_second_order, second_order_modes
 from adopt.backends import AbstractBackend
 from adopt.backends._base import BackendImpl, NativeFn
 from adopt.operators._derive import Shapes
 
-__all__ = ["Setup", "setup", "store", "unstack", "execute", "run_op", "Op", "record_operators"]
+__all__ = ["Setup", "setup", "store", "unstack", "execute", "run_op", "Op", "record_operators",
+           "register", "wrapped"]
 
 
 def _fail(where: str, msg: str, exc: type = ValueError) -> None:
@@ -165,9 +166,31 @@ class Setup:
         )
 
 
+# ---- preparations of wrapper backends, registered by the packages that implement them ------
+_WRAPPED: dict[tuple[str, type], Callable[..., Prep]] = {}
+
+
+def register(operator: str, backend_type: type) -> Callable[[Callable[..., Prep]], Callable[..., Prep]]:
+    """Register ``prepare(f, backend, x, contexts, y, strict)`` for ``operator`` on a backend type.
+
+    This is how :mod:`adopt._autosparse` gives AutoSparse its Jacobians and Hessians without the
+    operators importing it (no import cycle): the operators look the backend's type up here.
+    """
+    def decorate(prepare: Callable[..., Prep]) -> Callable[..., Prep]:
+        _WRAPPED[(operator, backend_type)] = prepare
+        return prepare
+
+    return decorate
+
+
+def wrapped(operator: str, backend: Any) -> Callable[..., Prep] | None:
+    """The registered preparation of ``operator`` for ``backend``'s type, if any."""
+    return _WRAPPED.get((operator, type(backend)))
+
+
 def dense_backend(backend: Any, second_order: bool) -> Any:
     """The backend that computes dense operators: AutoSparse and MixedMode are unwrapped."""
-    from adopt._sparse.backend import AutoSparse, MixedMode
+    from adopt.backends.wrappers import AutoSparse, MixedMode
 
     if isinstance(backend, AutoSparse):
         return backend.second_order() if second_order else backend.first_order()
@@ -550,14 +573,10 @@ def store(where: str, out: Any, result: Any) -> Any:
         return _store_sparse(where, out, result)
     _check_buffer(where, out, result)
     if array_kind(out) == "numpy":
-        np.copyto(out, _as_numpy(result))
+        np.copyto(out, to_numpy(result))
     else:
         out.copy_(result)
     return out
-
-
-def _as_numpy(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if array_kind(a) == "torch" else np.asarray(a)
 
 
 def _describe(a: Any) -> str:

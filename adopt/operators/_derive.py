@@ -16,7 +16,7 @@ from adopt.backends._base import BackendImpl, NativeFn
 
 __all__ = [
     "Shapes", "basis", "value_and_pushforward", "value_and_pullback", "value_and_jacobian",
-    "value_and_gradient", "gradient_and_hvp", "derivative_and_second", "value_gradient_and_hessian",
+    "value_and_gradient", "gradient_and_hvp", "derivative_and_second", "hessian_by_columns",
 ]
 
 
@@ -53,13 +53,9 @@ def basis(impl: BackendImpl, n: int, shape: tuple[int, ...], like: Any) -> Calla
     return lambda: fixed
 
 
-def _has(impl: BackendImpl, primitive: str) -> bool:
-    return primitive in impl.backend.primitives
-
-
 def value_and_pushforward(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool = False) -> NativeFn:
     """``(x, T, *c) -> (y, TY)``: the primitive, or ``J @ t`` from a Jacobian by pullbacks."""
-    if _has(impl, "pushforward"):
+    if impl.backend.has_pushforward:
         return impl.value_and_pushforward(fn, nested)
     jac = value_and_jacobian(impl, fn, s, nested, mode="reverse")
 
@@ -73,7 +69,7 @@ def value_and_pushforward(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bo
 
 def value_and_pullback(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool = False) -> NativeFn:
     """``(x, TY, *c) -> (y, TX)``: the primitive, or ``tᵀ J`` from a Jacobian by pushforwards."""
-    if _has(impl, "pullback"):
+    if impl.backend.has_pullback:
         return impl.value_and_pullback(fn, nested)
     jac = value_and_jacobian(impl, fn, s, nested, mode="forward")
 
@@ -86,11 +82,13 @@ def value_and_pullback(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool 
 
 
 def jacobian_mode(impl: BackendImpl, s: Shapes, mode: str | None = None) -> str:
-    """Forward when the backend asks for it, or has only it, or the Jacobian is tall."""
-    mode = mode or impl.backend.mode or ("forward" if s.m >= s.n else "reverse")
-    if not _has(impl, "pullback"):
+    """Forward when the backend asks for it, or has only it, or when n forward products cost no
+    more than m reverse ones (``forward_cost``: a batched torch JVP costs ~3 batched VJPs)."""
+    mode = mode or impl.backend.mode or ("forward" if s.n * impl.backend.forward_cost <= s.m
+                                         else "reverse")
+    if not impl.backend.has_pullback:
         return "forward"
-    if not _has(impl, "pushforward"):
+    if not impl.backend.has_pushforward:
         return "reverse"
     return mode
 
@@ -99,8 +97,9 @@ def value_and_jacobian(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool 
                        mode: str | None = None) -> NativeFn:
     """``(x, *c) -> (y, J)`` with ``J`` of shape ``(y.size, x.size)``: one batched call over a
     basis, or the backend's own Jacobian (finite differences perturb one coordinate at a time)."""
-    if "value_and_jacobian" in impl.native:
-        return impl.value_and_jacobian(fn, nested)
+    native = impl.value_and_jacobian(fn, nested)
+    if native is not None:
+        return native
     if jacobian_mode(impl, s, mode) == "forward":
         vpf = impl.value_and_pushforward(fn, nested)
         unit = basis(impl, s.n, s.x_shape, s.like)
@@ -122,9 +121,10 @@ def value_and_jacobian(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool 
 
 def value_and_gradient(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool = False) -> NativeFn:
     """``(x, *c) -> (y, g)``: native, or a pullback of 1, or a Jacobian by pushforwards."""
-    if "value_and_gradient" in impl.native:
-        return impl.value_and_gradient(fn, nested)
-    if _has(impl, "pullback"):
+    native = impl.value_and_gradient(fn, nested)
+    if native is not None:
+        return native
+    if impl.backend.has_pullback:
         vpb = impl.value_and_pullback(fn, nested)
         one = impl.ones((1, *s.y_shape), s.like)
 
@@ -168,13 +168,13 @@ def gradient_and_hvp(outer: BackendImpl, inner: BackendImpl, fn: NativeFn, s: Sh
     return value_and_pullback(outer, g_fn, gs, nested=True)
 
 
-def value_gradient_and_hessian(outer: BackendImpl, inner: BackendImpl, fn: NativeFn,
+def hessian_by_columns(outer: BackendImpl, inner: BackendImpl, fn: NativeFn,
                                fn_inner: NativeFn, s_in: Shapes,
                                bridge: Callable[[NativeFn], NativeFn]) -> NativeFn:
     """``(x, *c) -> (y, g, H)`` as the outer backend's own Jacobian of the inner gradient (finite
     differences outside: one perturbed gradient at a time, no basis of tangents in memory)."""
     grad = _gradient_only(bridge(value_and_gradient(inner, fn_inner, s_in, nested=True)))
-    jac = outer.value_and_jacobian(grad, nested=True)
+    jac = value_and_jacobian(outer, grad, s_in.of_gradient(), nested=True)
 
     def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
         g, H = jac(x, *c)

@@ -10,7 +10,6 @@ from adopt._arrays import array_kind
 from adopt._errors import PreparationMismatchError
 from adopt._contexts import Constant
 from adopt._prep import Prep, is_dynamic
-from adopt._second_order import SecondOrder
 from adopt.backends import AbstractBackend
 from adopt.backends._base import SamePoint
 from adopt.operators._common import Setup, _check_float, _dtype_str, setup, unstack

@@ -6,9 +6,8 @@ from typing import Any, Callable
 
 from adopt._limits import check_dense_size
 from adopt._prep import Prep
-from adopt._sparse.backend import AutoSparse
-from adopt._second_order import SecondOrder
-from adopt.operators._common import Op, Setup, run_op, setup
+from adopt.backends.wrappers import SecondOrder
+from adopt.operators._common import Op, Setup, run_op, setup, wrapped
 from adopt.operators import _derive as d
 from adopt.operators._derive import basis
 from adopt.operators.hvp import value_hvp_function
@@ -32,14 +31,13 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     array([[0., 1.],
            [1., 0.]])
     """
-    if isinstance(backend, AutoSparse):
-        from adopt.operators._sparse_ops import prepare_sparse_hessian
-
-        return prepare_sparse_hessian(f, backend, x, contexts, strict)
+    special = wrapped("hessian", backend)  # AutoSparse: adopt._autosparse
+    if special is not None:
+        return special(f, backend, x, contexts, None, strict)
     s = setup("hessian", "prepare_hessian", f, backend, x, contexts, strict=strict,
               second_order=True, scalar_y=True)
     n = s.shapes.n
-    copies = 1 if "value_and_jacobian" in s.outer.native else 2  # a basis of n tangents
+    copies = 1 if _by_columns(s) else 2  # the result, and a basis of n tangents
     check_dense_size(s.where, "Hessian", (n, n), s.itemsize * copies * n * n)
     h = hessian_function(s)
 
@@ -51,11 +49,11 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
 def hessian_function(s: Setup) -> Any:
     """The native ``(x, *c) -> (y, g, H)``: the backend's own Hessian if it has one (JAX's
     forward-over-reverse ``jacfwd(grad)``), else one batched HVP over the unit tangents."""
-    if not isinstance(s.dense, SecondOrder) and "value_gradient_and_hessian" in s.outer.native:
-        return s.outer.value_gradient_and_hessian(s.fn)
-    if "value_and_jacobian" in s.outer.native:  # finite differences outside: column by column
-        return d.value_gradient_and_hessian(s.outer, s.inner, s.fn, s.fn_inner, s.shapes_inner,
-                                            s.bridge)
+    native = None if isinstance(s.dense, SecondOrder) else s.outer.value_gradient_and_hessian(s.fn)
+    if native is not None:
+        return native
+    if _by_columns(s):  # finite differences outside: column by column
+        return d.hessian_by_columns(s.outer, s.inner, s.fn, s.fn_inner, s.shapes_inner, s.bridge)
     vghv = value_hvp_function(s)
     n = s.shapes.n
     unit = basis(s.outer, n, s.shapes.x_shape, s.x)
@@ -65,6 +63,11 @@ def hessian_function(s: Setup) -> Any:
         return y, g, HT.reshape(n, n)
 
     return h
+
+
+def _by_columns(s: Setup) -> bool:
+    """Whether the outer backend forms Jacobians column by column (finite differences)."""
+    return s.outer.value_and_jacobian(s.fn) is not None
 
 
 def hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any, prep: Prep | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from adopt._prep import Prep
-from adopt._second_order import SecondOrder
+from adopt.backends.wrappers import SecondOrder
 from adopt.operators import _derive as d
 from adopt.operators._common import Op, Setup, run_op
 from adopt.operators._tangents import prepare_batched, prepare_same_point
@@ -20,15 +20,17 @@ def hvp_function(s: Setup) -> Any:
     reverse-over-reverse on PyTorch) and is otherwise its own outer and inner backend; a
     :class:`SecondOrder` composes its two parts in their modes.
     """
-    if not isinstance(s.dense, SecondOrder) and "gradient_and_hvp" in s.outer.native:
-        return s.outer.gradient_and_hvp(s.fn)
+    native = None if isinstance(s.dense, SecondOrder) else s.outer.gradient_and_hvp(s.fn)
+    if native is not None:
+        return native
     return d.gradient_and_hvp(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.modes, s.bridge)
 
 
 def value_hvp_function(s: Setup) -> Any:
     """The native ``(x, T, *c) -> (y, g, HT)``: one linearisation where the backend has it."""
-    if not isinstance(s.dense, SecondOrder) and "value_gradient_and_hvp" in s.outer.native:
-        return s.outer.value_gradient_and_hvp(s.fn)
+    native = None if isinstance(s.dense, SecondOrder) else s.outer.value_gradient_and_hvp(s.fn)
+    if native is not None:
+        return native
     ghv, fn = hvp_function(s), s.fn
 
     def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any, Any]:

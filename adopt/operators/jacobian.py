@@ -6,9 +6,8 @@ from typing import Any, Callable
 
 from adopt._limits import check_dense_size
 from adopt._prep import Prep
-from adopt._sparse.backend import AutoSparse
 from adopt.operators import _derive as d
-from adopt.operators._common import Op, run_op, setup
+from adopt.operators._common import Op, run_op, setup, wrapped
 
 __all__ = ["prepare_jacobian", "jacobian", "value_and_jacobian"]
 
@@ -29,14 +28,13 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     array([[1., 0.],
            [0., 1.]])
     """
-    if isinstance(backend, AutoSparse):
-        from adopt.operators._sparse_ops import prepare_sparse_jacobian
-
-        return prepare_sparse_jacobian(f, backend, x, contexts, y, strict)
+    special = wrapped("jacobian", backend)  # AutoSparse: adopt._autosparse
+    if special is not None:
+        return special(f, backend, x, contexts, y, strict)
     s = setup("jacobian", "prepare_jacobian", f, backend, x, contexts, y=y, strict=strict)
     m, n = s.shapes.m, s.shapes.n
     k = n if d.jacobian_mode(s.outer, s.shapes) == "forward" else m
-    basis = 0 if "value_and_jacobian" in s.outer.native else k * k  # the tangents of one batch
+    basis = 0 if s.outer.value_and_jacobian(s.fn) is not None else k * k  # a batch of tangents
     check_dense_size(s.where, "Jacobian", (m, n), s.itemsize * (m * n + basis))
     vj = d.value_and_jacobian(s.outer, s.fn, s.shapes)
     both = s.compile(s.core(vj, 0, lambda r: r), s.x, *s.cvals)

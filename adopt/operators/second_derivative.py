@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from adopt._prep import Prep
-from adopt._second_order import SecondOrder
+from adopt.backends.wrappers import SecondOrder
 from adopt.operators import _derive as d
 from adopt.operators._common import Op, run_op, setup
 
@@ -26,16 +26,16 @@ def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *cont
     s = setup("second_derivative", "prepare_second_derivative", f, backend, x, contexts,
               strict=strict, second_order=True, scalar_x=True)
     dd = d.derivative_and_second(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.bridge)
-    fn = s.fn
-    if not isinstance(s.dense, SecondOrder) and "derivative_and_second" in s.outer.native:
-        h = s.outer.derivative_and_second(fn, dd)
-    else:
-        def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
-            return (fn(x, *c), *dd(x, *c))
+    native = None if isinstance(s.dense, SecondOrder) else s.outer.derivative_and_second(s.fn, dd)
+    h = native if native is not None else _with_value(s.fn, dd)
 
     both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
     only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
     return s.prep(s.runner(only), s.runner(both))
+
+
+def _with_value(fn: Any, dd: Any) -> Any:
+    return lambda x, *c: (fn(x, *c), *dd(x, *c))
 
 
 def second_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,

@@ -32,8 +32,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from adopt._arrays import to_numpy as _to_numpy
 from adopt._contexts import Cache, Constant
-from adopt._second_order import SecondOrder, default_second_order
+from adopt.backends.wrappers import SecondOrder, default_second_order
 from adopt.backends import AbstractBackend, AutoFiniteDiff
 from adopt.operators import derivative as _der
 from adopt.operators import gradient as _grad
@@ -169,12 +170,6 @@ def _buffer(want: Any, kind: str) -> Any:
 
         return torch.full(tuple(np.shape(want)), float("nan"), dtype=torch.float64)
     return np.full(np.shape(want), np.nan)
-
-
-def _to_numpy(a: Any) -> np.ndarray:
-    if type(a).__module__.split(".")[0] == "torch":
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
 
 
 def _is_kind(a: Any, kind: str) -> bool:

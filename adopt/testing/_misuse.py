@@ -18,9 +18,9 @@ import numpy as np
 
 from adopt._contexts import Constant
 from adopt._errors import BackendIncompatibilityError, PreparationMismatchError
-from adopt._second_order import SecondOrder
+from adopt.backends.wrappers import SecondOrder
 from adopt.backends import AbstractBackend, AutoFiniteDiff
-from adopt._sparse.backend import AutoSparse
+from adopt.backends.wrappers import AutoSparse
 from adopt.testing._check import CheckReport, _convert, _to_numpy, default_tolerance
 
 __all__ = ["check_misuse", "MISUSE_CASES"]

@@ -1,15 +1,96 @@
-"""AutoSparse and MixedMode: wrappers that make Jacobians and Hessians sparse."""
+"""The wrappers: backends built from other backends, all in one place.
+
+:class:`SecondOrder` composes an outer and an inner backend for second-order operators;
+:class:`AutoSparse` makes Jacobians and Hessians sparse (detection, coloring, compression; its
+operators live in :mod:`adopt._autosparse`); :class:`MixedMode` pairs a forward and a reverse
+backend for bicolored sparse Jacobians; :class:`GreedyColoring` holds AutoSparse's coloring
+settings. Like the backend descriptors they are frozen dataclasses that import no framework.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from adopt._errors import BackendIncompatibilityError
-from adopt._second_order import SecondOrder
-from adopt.backends import AbstractBackend
+from adopt.backends import AbstractBackend, AutoFiniteDiff
 
-__all__ = ["AutoSparse", "MixedMode", "GreedyColoring", "FORMATS"]
+__all__ = ["SecondOrder", "AutoSparse", "MixedMode", "GreedyColoring", "FORMATS",
+           "second_order_modes", "default_second_order"]
+
+
+@dataclass(frozen=True)
+class SecondOrder:
+    """Differentiate the ``inner`` backend's gradient (or derivative) with the ``outer`` backend.
+
+    The mode of each part is its ``mode`` field, or its natural one: forward for
+    AutoFiniteDiff, forward outside and reverse inside for AutoJAX and AutoTorch. So
+    ``SecondOrder(AutoJAX(mode="forward"), AutoJAX(mode="reverse"))`` is forward-over-reverse,
+    ``SecondOrder(AutoTorch(mode="reverse"), AutoTorch(mode="forward"))`` reverse-over-forward.
+    The outer backend must be able to differentiate the inner one: the same framework, or
+    AutoFiniteDiff outside (it treats any inner backend as a black box).
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> so = adopt.SecondOrder(adopt.AutoFiniteDiff(), adopt.AutoFiniteDiff(method="complex"))
+    >>> adopt.hessian(lambda x: (x**3).sum(), so, np.array([1.0, 2.0])).round(5)
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+
+    outer: AbstractBackend
+    inner: AbstractBackend
+
+    def parts(self) -> tuple[AbstractBackend, AbstractBackend]:
+        """The wrapped backends."""
+        return self.outer, self.inner
+
+    def __post_init__(self) -> None:
+        for part, b in (("outer", self.outer), ("inner", self.inner)):
+            if not isinstance(b, AbstractBackend):
+                raise TypeError(
+                    f"SecondOrder: {part} must be a dense backend such as AutoJAX(), AutoTorch() "
+                    f"or AutoFiniteDiff(); got {b!r}"
+                )
+
+
+def default_second_order(backend: AbstractBackend) -> SecondOrder:
+    """The combination a plain backend uses for second order: itself twice, except that a
+    complex step is nested inside central differences."""
+    if isinstance(backend, AutoFiniteDiff) and backend.method == "complex":
+        return SecondOrder(replace(backend, method="central"), backend)
+    return SecondOrder(backend, backend)
+
+
+def second_order_modes(backend: SecondOrder, where: str | None = None) -> tuple[str, str]:
+    """The (outer, inner) modes, after checking that outer can differentiate inner.
+
+    ``where`` (the operator and the backend) starts every error message.
+    """
+    where = where or repr(backend)
+    outer, inner = backend.outer, backend.inner
+    if not outer.black_box and (inner.black_box or inner.framework != outer.framework):
+        raise BackendIncompatibilityError(
+            f"{where}: {type(outer).__name__} cannot differentiate through "
+            f"{type(inner).__name__} ({inner.framework} code is opaque to {outer.framework}); "
+            f"use an inner backend of the same framework, or AutoFiniteDiff() as the outer one"
+        )
+    if _complex_step(outer) and (not inner.black_box or _complex_step(inner)):
+        raise BackendIncompatibilityError(
+            f"{where}: a complex step outside needs an inner derivative that is "
+            "analytic in x: real finite differences (central or forward). Another complex step "
+            "keeps only the imaginary part, and JAX/PyTorch gradients reject complex input; use "
+            "AutoFiniteDiff(method='central') outside"
+        )
+    outer_mode = outer.mode or ("forward" if outer.has_pushforward else "reverse")
+    inner_mode = inner.mode or ("reverse" if inner.has_pullback else "forward")
+    return outer_mode, inner_mode
+
+
+def _complex_step(b: AbstractBackend) -> bool:
+    return isinstance(b, AutoFiniteDiff) and b.method == "complex"
+
 
 #: output formats of sparse Jacobians and Hessians
 FORMATS = ("csr", "csc", "coo", "bcoo", "torch_csr", "torch_coo", "values", "dense")
@@ -78,7 +159,7 @@ class MixedMode:
         return self.forward, self.reverse
 
     def __post_init__(self) -> None:
-        if "pushforward" not in self.forward.primitives or "pullback" not in self.reverse.primitives:
+        if not self.forward.has_pushforward or not self.reverse.has_pullback:
             raise BackendIncompatibilityError(
                 f"{self!r}: the forward backend needs pushforward and the reverse one pullback; "
                 "AutoFiniteDiff has no pullback, so use AutoJAX() or AutoTorch() as reverse"

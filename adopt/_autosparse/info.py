@@ -1,13 +1,29 @@
-"""Reading the sparse facts of a prep."""
+"""What a sparse prep knows (pattern, colors, output structure) and the public readers of it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from adopt._prep import Prep
 
-__all__ = ["sparsity_pattern", "ncolors", "column_colors", "row_colors"]
+__all__ = ["SparseInfo", "sparsity_pattern", "ncolors", "column_colors", "row_colors"]
+
+
+@dataclass(frozen=True, eq=False)
+class SparseInfo:
+    """The sparse facts of a prep: pattern, colors and the structure of the output."""
+
+    pattern: sp.csr_array
+    mode: str                          # "forward", "reverse", "mixed", "star" or "acyclic"
+    column_colors: np.ndarray | None
+    row_colors: np.ndarray | None
+    ncolors: int
+    rows: np.ndarray                   # the structure of the output, in its stable order
+    cols: np.ndarray
+
 
 
 def _info(prep: Prep, what: str):  # noqa: ANN202 - returns the private SparseInfo
