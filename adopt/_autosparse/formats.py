@@ -30,7 +30,7 @@ def constant(kind: str, a: np.ndarray) -> Any:
 
 
 def format_name(s: Setup, backend: AutoSparse) -> str:
-    return backend.format or {"jax": "bcoo", "torch": "torch_coo"}.get(array_kind(s.x_user), "csr")
+    return backend.format or {"jax": "bcoo", "torch": "torch_coo"}.get(array_kind(s.given.x), "csr")
 
 
 def formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int, int]) -> Callable[[Any], Any]:

@@ -69,7 +69,7 @@ def _symmetric_decompressor(s: Setup, dec: Any, keep: np.ndarray) -> Callable[[A
     key, child, parent = impl.index(trees.key), impl.index(trees.child), impl.index(trees.parent)
     start, stop = impl.index(trees.start), impl.index(trees.stop)
     diagonal = impl.index(dec.diagonal_index)
-    dtype = numpy_dtype(s.x_user)
+    dtype = numpy_dtype(s.given.x)
     sign = constant(impl.kind, trees.sign.astype(dtype))
     sign_child = constant(impl.kind, trees.sign[trees.child].astype(dtype))
     # each kept nonzero, read from [diagonal values, edge values]

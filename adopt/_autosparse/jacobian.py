@@ -24,7 +24,7 @@ def _jacobian_mode(s: Setup, backend: AutoSparse, P: sp.csr_array, coloring: Gre
     """Column coloring pushed forward or row coloring pulled back, whichever costs less: colors
     times the backend's cost of a forward product relative to a reverse one (1 in a captured
     PyTorch graph, where batched JVPs are plain ATen calls but batched VJPs of some ops loop)."""
-    dense = s.dense  # the first-order backend (the inner one of a SecondOrder)
+    dense = s.parts.dense  # the first-order backend (the inner one of a SecondOrder)
     order, seed = coloring.orders(symmetric=False), coloring.seed
     forward_cost = 1.0 if captures(s) else dense.forward_cost
     has_fwd, has_rev = dense.has_pushforward, dense.has_pullback

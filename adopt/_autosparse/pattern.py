@@ -25,9 +25,9 @@ def _detector(backend: AutoSparse) -> Any:
 
 def _framework(s: Setup) -> str:
     """The framework ``f`` is written for: the (inner) backend's, or the input's for a black box."""
-    inner = s.inner.backend
+    inner = s.parts.inner.backend
     if inner.black_box:
-        kind = array_kind(s.x_user)
+        kind = array_kind(s.given.x)
         return "numpy" if kind == "scalar" else kind
     return inner.framework
 
@@ -47,12 +47,12 @@ def _oop(f: Callable[..., Any], y: Any) -> Callable[..., Any]:
 def pattern(s: Setup, backend: AutoSparse, hessian: bool) -> sp.csr_array:
     """The Jacobian (or Hessian) pattern of the setup's ``f`` by the backend's detector."""
     det = _detector(backend)
-    f = s.f if s.y_user is None else _oop(s.f, s.y_user)
+    f = s.given.f if s.given.y is None else _oop(s.given.f, s.given.y)
     fw = _framework(s)
     detect = det.hessian_sparsity if hessian else det.jacobian_sparsity
     expected = (s.shapes.n, s.shapes.n) if hessian else (s.shapes.m, s.shapes.n)
     try:
-        P = detect(f, s.x_user, *_as_framework(s.contexts, fw), framework=fw)
+        P = detect(f, s.given.x, *_as_framework(s.given.contexts, fw), framework=fw)
     except SparsityDetectionError as e:  # say which operator and backend met it
         raise SparsityDetectionError(f"{s.where}: {e}") from e
     P = canonical_pattern(P)
@@ -90,7 +90,7 @@ def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, bool, np.
 
 def guard(run: Callable, s: Setup) -> Callable:
     """``run`` behind a check of the contexts that shape the pattern (strict preps)."""
-    structural = _structural_contexts(s.contexts) if s.strict else []
+    structural = _structural_contexts(s.given.contexts) if s.given.strict else []
     if not structural:
         return run
 
@@ -99,7 +99,7 @@ def guard(run: Callable, s: Setup) -> Callable:
             a = to_numpy(cs[i].value)
             if exact and not np.array_equal(a, ref) or not exact and np.any((a != 0) & ~ref):
                 raise PreparationMismatchError(
-                    f"{s.operator} with {s.backend!r}: context {i} shapes the sparsity pattern "
+                    f"{s.operator} with {s.given.backend!r}: context {i} shapes the sparsity pattern "
                     f"({'its integer values' if exact else 'it has nonzeros where the preparation had zeros'}) "
                     "and changed since preparation; prepare again for the new value"
                 )

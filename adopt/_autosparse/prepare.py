@@ -21,7 +21,7 @@ def seeds(s: Setup, colors: np.ndarray, ncolors: int, shape: tuple[int, ...]) ->
     S = np.zeros((ncolors, colors.size), dtype=np.float64)
     used = colors >= 0  # a negative color: a group whose products are never read
     S[colors[used], np.flatnonzero(used)] = 1.0
-    return constant(s.outer.kind, S.astype(numpy_dtype(s.x_user)).reshape((ncolors, *shape)))
+    return constant(s.outer.kind, S.astype(numpy_dtype(s.given.x)).reshape((ncolors, *shape)))
 
 
 def finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: tuple[int, int]) -> Prep:
@@ -29,7 +29,7 @@ def finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: 
     value output costs a JAX call ~10%, and a second compilation would double preparation.
     JAX-in, JAX-out formats are built inside the jit."""
     fmt = formatter(s, backend, info, shape)
-    inside = s.outer.kind == "jax" and array_kind(s.x_user) == "jax" and format_name(s, backend) in ("bcoo", "dense")
+    inside = s.outer.kind == "jax" and array_kind(s.given.x) == "jax" and format_name(s, backend) in ("bcoo", "dense")
     pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
     run_both = s.runner(_compiled(s, s.core(h, 0, pick), eager=False))
     run_only = s.runner(_compiled(s, s.core(h, 0, lambda r: pick(r)[-1]), eager=True))
@@ -47,7 +47,7 @@ def finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: 
 
 def captures(s: Setup) -> bool:
     """Whether the prepared call will try to capture a graph (see ``BackendImpl.capture``)."""
-    return s.warm and not s.outer.compiles and s.outer.captures(s.cvals)
+    return s.given.warm and not s.outer.compiles and s.outer.captures(s.cvals)
 
 
 def _compiled(s: Setup, core: Callable, eager: bool) -> Callable:

@@ -59,38 +59,61 @@ def _check_float(where: str, name: str, a: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Setup:
-    """What an operator module needs to build a prep: validated arguments and native pieces."""
+class Given:
+    """The call as the user made it; the prep is checked against it."""
 
-    where: str
-    operator: str
     f: Callable[..., Any]
-    backend: Any                # as the user passed it (the prep is checked against it)
-    dense: Any                  # the backend that computes: AutoSparse unwrapped
-    outer: BackendImpl          # computes the operator (the only impl for first-order operators)
-    inner: BackendImpl          # == outer for first-order operators
-    modes: tuple[str, str] | None
-    fn: NativeFn                # f over outer's arrays, contexts bound: fn(x, *dynamic_cvals)
-    fn_inner: NativeFn          # f over inner's arrays
-    x: Any                      # x in outer's arrays
-    cvals: tuple[Any, ...]      # dynamic context values in outer's arrays
-    y: Any                      # f(x) in outer's arrays (or its abstract shape on JAX)
-    shapes: Shapes
-    shapes_inner: Shapes
-    to_native: Callable[[Any], Any]
-    from_native: Callable[[Any], Any]
-    ctx_to_native: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-    x_user: Any
+    backend: Any
+    x: Any
     contexts: tuple[Any, ...]
-    y_user: Any
+    y: Any                      # the output buffer of an in-place f, or None
     strict: bool
     warm: bool                  # run compiled functions once at preparation (False: one-shot prep)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Who computes: the dense backend (AutoSparse unwrapped) and, for second order, the inner
+    backend with f over its arrays (all equal to the outer ones for first-order operators)."""
+
+    dense: Any
+    inner: BackendImpl
+    modes: tuple[str, str] | None
+    fn_inner: NativeFn
+    shapes_inner: Shapes
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Conversions between the user's arrays and the outer backend's, made once."""
+
+    to_native: Callable[[Any], Any]
+    from_native: Callable[[Any], Any]
+    contexts: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # dynamic context values, per call
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What an operator module needs to build a prep: the validated call, and ``f`` at ``x`` in
+    the outer backend's arrays (``fn(x, *cvals) -> y``, contexts bound)."""
+
+    where: str                  # "<prepare function> with <backend>", the start of every error
+    operator: str
+    given: Given
+    outer: BackendImpl          # computes the operator (the only impl for first-order operators)
+    parts: Parts
+    boundary: Boundary
+    fn: NativeFn
+    x: Any
+    cvals: tuple[Any, ...]
+    y: Any                      # f(x), or its abstract shape on JAX
+    shapes: Shapes
 
     @property
     def itemsize(self) -> int:
         """Bytes per entry of x's dtype (8 where NumPy has no name for it)."""
         try:
-            return numpy_dtype(self.x_user).itemsize
+            return numpy_dtype(self.given.x).itemsize
         except TypeError:
             return 8
 
@@ -102,7 +125,7 @@ class Setup:
         first call (sparse preps do so for their value form, keeping preparation at one compile).
         """
         compiled = self.outer.compile(core)
-        if self.outer.compiles and self.warm and eager:
+        if self.outer.compiles and self.given.warm and eager:
             compiled(*warm)
         return compiled
 
@@ -112,11 +135,11 @@ class Setup:
         A compiled function (``jax.jit``) takes NumPy arrays as they are: its own transfer is
         several times cheaper than a ``jnp.asarray`` first.
         """
-        cin, cout, cctx = self.to_native, self.from_native, self.ctx_to_native
-        if self.outer.compiles and array_kind(self.x_user) == "numpy":
+        cin, cout, cctx = self.boundary.to_native, self.boundary.from_native, self.boundary.contexts
+        if self.outer.compiles and array_kind(self.given.x) == "numpy":
             cin = _identity
         plain = cin is converter("numpy", "numpy") and cout is cin
-        if plain and not any(isinstance(c, Constant) and is_dynamic(c.value) for c in self.contexts):
+        if plain and not any(isinstance(c, Constant) and is_dynamic(c.value) for c in self.given.contexts):
             if ntangents:
                 return lambda x, T, cs: compiled(x, *T)
             return lambda x, T, cs: compiled(x)
@@ -141,10 +164,10 @@ class Setup:
 
     def bridge(self, fn: NativeFn) -> NativeFn:
         """Carry a native function of the inner backend into the outer backend's arrays."""
-        if self.inner.kind == self.outer.kind:
+        if self.parts.inner.kind == self.outer.kind:
             return fn
-        compiled = self.inner.compile(fn)
-        to_in, to_out = converter(self.outer.kind, self.inner.kind), converter(self.inner.kind, self.outer.kind)
+        compiled = self.parts.inner.compile(fn)
+        to_in, to_out = converter(self.outer.kind, self.parts.inner.kind), converter(self.parts.inner.kind, self.outer.kind)
 
         def bridged(*args: Any) -> Any:
             out = compiled(*(to_in(a) for a in args))
@@ -158,10 +181,10 @@ class Setup:
     def prep(self, run: Callable[..., Any], run_value: Callable[..., Any],
              ntangents: int | None = None, tangent: Any = None, **info: Any) -> Prep:
         return Prep(
-            operator=self.operator, backend=self.backend, x=signature_of(self.x_user),
-            contexts=tuple(context_signature(c) for c in self.contexts), ntangents=ntangents,
-            y=None if self.y_user is None else signature_of(self.y_user), strict=self.strict,
-            f=self.f, run=run, run_value=run_value, tangent=None if tangent is None else signature_of(tangent),
+            operator=self.operator, backend=self.given.backend, x=signature_of(self.given.x),
+            contexts=tuple(context_signature(c) for c in self.given.contexts), ntangents=ntangents,
+            y=None if self.given.y is None else signature_of(self.given.y), strict=self.given.strict,
+            f=self.given.f, run=run, run_value=run_value, tangent=None if tangent is None else signature_of(tangent),
             info=info,
         )
 
@@ -416,9 +439,12 @@ def setup(operator: str, where: str, f: Callable[..., Any], backend: Any, x: Any
     shapes = Shapes(tuple(x_nat.shape), tuple(y_nat.shape), x_nat)
     x_in = converter(user_kind, inner.kind)(x)
     shapes_inner = Shapes(shapes.x_shape, shapes.y_shape, x_in) if inner is not outer else shapes
-    return Setup(where, operator, f, backend, dense, outer, inner, modes, fn, fn_inner, x_nat, cvals,
-                 y_nat, shapes, shapes_inner, to_native, from_native, ctx_to_native, x, contexts,
-                 y, bool(strict), strict is not None)
+    return Setup(
+        where=where, operator=operator,
+        given=Given(f, backend, x, contexts, y, bool(strict), strict is not None),
+        outer=outer, parts=Parts(dense, inner, modes, fn_inner, shapes_inner),
+        boundary=Boundary(to_native, from_native, ctx_to_native),
+        fn=fn, x=x_nat, cvals=cvals, y=y_nat, shapes=shapes)
 
 
 def _check_precision(where: str, impl: BackendImpl, x: Any, contexts: tuple[Any, ...]) -> None:

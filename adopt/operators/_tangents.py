@@ -24,8 +24,8 @@ def check_tangents(s: Setup, tangents: Any, shape: tuple[int, ...], of: str) -> 
             f"{s.where}: tangents must be a non-empty tuple of arrays shaped like {of}, e.g. "
             f"(v,); got {type(tangents).__name__}"
         )
-    like = s.x_user if of == "x" else s.y
-    kind, dtype = _kind(s.x_user), _dtype_str(like)
+    like = s.given.x if of == "x" else s.y
+    kind, dtype = _kind(s.given.x), _dtype_str(like)
     for i, t in enumerate(tangents):
         _check_float(s.where, f"tangent {i}", t)
         tshape = tuple(getattr(t, "shape", ()))
@@ -37,8 +37,8 @@ def check_tangents(s: Setup, tangents: Any, shape: tuple[int, ...], of: str) -> 
         if _kind(t) != kind:
             raise TypeError(
                 f"{s.where}: tangent {i} is a {type(t).__module__.split('.')[0]}."
-                f"{type(t).__name__} but x is a {type(s.x_user).__module__.split('.')[0]}."
-                f"{type(s.x_user).__name__}; pass tangents of x's array type")
+                f"{type(t).__name__} but x is a {type(s.given.x).__module__.split('.')[0]}."
+                f"{type(s.given.x).__name__}; pass tangents of x's array type")
         if _dtype_str(t) != dtype:
             raise TypeError(
                 f"{s.where}: tangent {i} has dtype {_dtype_str(t)} but {of} has dtype {dtype}; "
@@ -58,11 +58,11 @@ def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> 
     checks that ``x`` and the contexts still have the values of the preparation point against
     private copies taken then: a same-point prep never returns derivatives of another point.
     """
-    cin, cout, stack = s.to_native, s.from_native, s.outer.stack
-    if s.outer.compiles and array_kind(s.x_user) == "numpy":
+    cin, cout, stack = s.boundary.to_native, s.boundary.from_native, s.outer.stack
+    if s.outer.compiles and array_kind(s.given.x) == "numpy":
         cin = np.asarray  # a compiled apply takes NumPy as is
-    head, fresh = cout(head), _fresh_copy(array_kind(s.x_user))
-    check = same_point_check(f"{s.operator} with {s.backend!r}", s.operator, s.x_user, s.contexts)
+    head, fresh = cout(head), _fresh_copy(array_kind(s.given.x))
+    check = same_point_check(f"{s.operator} with {s.given.backend!r}", s.operator, s.given.x, s.given.contexts)
 
     def results(x: Any, T: tuple, cs: tuple) -> tuple:
         check(x, cs)
@@ -172,7 +172,7 @@ def prepare_same_point(op: str, where: str, linearize: Callable[[Setup], SamePoi
         core = earlier[0] if earlier is not None else linearize(s)
     if core is None:
         return _batched(s, derive, tangents)
-    x_in = s.x_user if s.outer.compiles and array_kind(s.x_user) == "numpy" else s.x
+    x_in = s.given.x if s.outer.compiles and array_kind(s.given.x) == "numpy" else s.x
     head, state = core.at(x_in, *s.cvals)
     run, run_value = same_point_run(s, head, lambda T: core.apply(state, T), len(tangents))
     return s.prep(run, run_value, ntangents=len(tangents), tangent=tangents[0],

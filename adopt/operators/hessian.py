@@ -49,11 +49,11 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
 def hessian_function(s: Setup) -> Any:
     """The native ``(x, *c) -> (y, g, H)``: the backend's own Hessian if it has one (JAX's
     forward-over-reverse ``jacfwd(grad)``), else one batched HVP over the unit tangents."""
-    native = None if isinstance(s.dense, SecondOrder) else s.outer.value_gradient_and_hessian(s.fn)
+    native = None if isinstance(s.parts.dense, SecondOrder) else s.outer.value_gradient_and_hessian(s.fn)
     if native is not None:
         return native
     if _by_columns(s):  # finite differences outside: column by column
-        return d.hessian_by_columns(s.outer, s.inner, s.fn, s.fn_inner, s.shapes_inner, s.bridge)
+        return d.hessian_by_columns(s.outer, s.parts.inner, s.fn, s.parts.fn_inner, s.parts.shapes_inner, s.bridge)
     vghv = value_hvp_function(s)
     n = s.shapes.n
     unit = basis(s.outer, n, s.shapes.x_shape, s.x)

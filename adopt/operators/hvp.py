@@ -20,15 +20,15 @@ def hvp_function(s: Setup) -> Any:
     reverse-over-reverse on PyTorch) and is otherwise its own outer and inner backend; a
     :class:`SecondOrder` composes its two parts in their modes.
     """
-    native = None if isinstance(s.dense, SecondOrder) else s.outer.gradient_and_hvp(s.fn)
+    native = None if isinstance(s.parts.dense, SecondOrder) else s.outer.gradient_and_hvp(s.fn)
     if native is not None:
         return native
-    return d.gradient_and_hvp(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.modes, s.bridge)
+    return d.gradient_and_hvp(s.outer, s.parts.inner, s.parts.fn_inner, s.shapes, s.parts.shapes_inner, s.parts.modes, s.bridge)
 
 
 def value_hvp_function(s: Setup) -> Any:
     """The native ``(x, T, *c) -> (y, g, HT)``: one linearisation where the backend has it."""
-    native = None if isinstance(s.dense, SecondOrder) else s.outer.value_gradient_and_hvp(s.fn)
+    native = None if isinstance(s.parts.dense, SecondOrder) else s.outer.value_gradient_and_hvp(s.fn)
     if native is not None:
         return native
     ghv, fn = hvp_function(s), s.fn

@@ -25,8 +25,8 @@ def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *cont
     """
     s = setup("second_derivative", "prepare_second_derivative", f, backend, x, contexts,
               strict=strict, second_order=True, scalar_x=True)
-    dd = d.derivative_and_second(s.outer, s.inner, s.fn_inner, s.shapes, s.shapes_inner, s.bridge)
-    native = None if isinstance(s.dense, SecondOrder) else s.outer.derivative_and_second(s.fn, dd)
+    dd = d.derivative_and_second(s.outer, s.parts.inner, s.parts.fn_inner, s.shapes, s.parts.shapes_inner, s.bridge)
+    native = None if isinstance(s.parts.dense, SecondOrder) else s.outer.derivative_and_second(s.fn, dd)
     h = native if native is not None else _with_value(s.fn, dd)
 
     both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
