@@ -107,12 +107,21 @@ class Prep:
         self._check_slow(op, f, backend, x, contexts, tangents, y)
 
     def _contexts_match(self, contexts: tuple[Any, ...]) -> bool:
-        return len(contexts) == len(self.contexts) and all(
-            _context_matches(c, s) for c, s in zip(contexts, self.contexts))
+        if len(contexts) != len(self.contexts):
+            return False
+        for c, s in zip(contexts, self.contexts):
+            if not _context_matches(c, s):
+                return False
+        return True
 
     def _tangents_match(self, tangents: Any) -> bool:
-        return type(tangents) is tuple and len(tangents) == self.ntangents and all(
-            _matches(t, self.tangent) for t in tangents)
+        if type(tangents) is not tuple or len(tangents) != self.ntangents:
+            return False
+        sig = self.tangent
+        for t in tangents:  # a loop, not all(genexpr): this is on every prepared call
+            if not _matches(t, sig):
+                return False
+        return True
 
     def _check_slow(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
                     tangents: tuple[Any, ...] | None, y: Any) -> None:
@@ -173,7 +182,10 @@ class Prep:
 def _matches(a: Any, sig: ArraySig) -> bool:
     if type(a) is not sig.type:
         return False
-    return sig.shape is None or (a.shape == sig.shape and (a.dtype is sig.dtype or a.dtype == sig.dtype))
+    if sig.shape is None:
+        return True
+    dtype = a.dtype
+    return a.shape == sig.shape and (dtype is sig.dtype or dtype == sig.dtype)
 
 
 def _context_matches(c: Any, s: ContextSig) -> bool:

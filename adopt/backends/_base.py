@@ -149,6 +149,15 @@ class BackendImpl(ABC):
         """``(x, *c) -> (y, J)`` without a basis of tangents (finite differences: column by column)."""
         return None
 
+    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn | None:
+        """``(x, t, *c) -> (y, ty)`` for one unbatched tangent, where stacking a batch of one
+        costs (eager frameworks); None where the batched primitive is as fast (jax.jit)."""
+        return None
+
+    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn | None:
+        """``(x, ty, *c) -> (y, tx)`` for one unbatched cotangent; see value_and_pushforward_one."""
+        return None
+
     def gradient_and_hvp(self, fn: NativeFn) -> NativeFn | None:
         """``(x, T, *c) -> (g, HT)`` in the backend's best combination."""
         return None

@@ -233,15 +233,30 @@ class TorchImpl(BackendImpl):
             if T.shape[0] == 0:  # no tangents (x or y empty)
                 y = fn(x, *c)
                 return y, y.new_zeros((0, *y.shape))
-            # one tangent: eager dual numbers are ~3x faster than torch.func.jvp under vmap
-            with fwAD.dual_level():
-                y = fn(fwAD.make_dual(x, T[0]), *c)
-                primal, tangent = fwAD.unpack_dual(y)
-            if tangent is None:
-                tangent = torch.zeros_like(primal)
-            return primal, tangent[None]
+            y, ty = one(x, T[0], *c)
+            return y, ty[None]
 
+        one = self.value_and_pushforward_one(fn)
         return h_eager
+
+    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
+        """One tangent, unbatched: eager dual numbers (~3x faster than torch.func.jvp under vmap)."""
+        def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
+            with fwAD.dual_level():
+                y = fn(fwAD.make_dual(x, t), *c)
+                primal, tangent = fwAD.unpack_dual(y)
+            return primal, torch.zeros_like(primal) if tangent is None else tangent
+
+        return h
+
+    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn:
+        """One cotangent, unbatched: one eager backward pass."""
+        def h(x: Any, ty: Any, *c: Any) -> tuple[Any, Any]:
+            xg = x.detach().requires_grad_(True)
+            y = fn(xg, *c)
+            return y.detach(), _grad(y, xg, ty)
+
+        return h
 
     def value_and_pullback(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         if nested:

@@ -130,7 +130,8 @@ def _moved(where: str, operator: str, name: str) -> None:
 
 def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any, backend: Any,
                     x: Any, tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
-                    strict: bool = True, second_order: bool = False) -> Prep:
+                    strict: bool = True, second_order: bool = False,
+                    one: Callable[[Setup], Any] | None = None) -> Prep:
     """Prepare an operator ``(x, T, *c) -> (head, TR)`` over a batch of tangents.
 
     ``derive(setup)`` returns the native function; the prep compiles the ``value_and_`` form
@@ -139,23 +140,35 @@ def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any,
     s = setup(op, where, f, backend, x, contexts, y=y, strict=strict,
               second_order=second_order, scalar_y=second_order)
     check_tangents(s, tangents, s.shapes.x_shape if of == "x" else s.shapes.y_shape, of)
-    return _batched(s, derive, tangents)
+    return _batched(s, derive, tangents, one)
 
 
-def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple) -> Prep:
+def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple,
+             one: Callable[[Setup], Any] | None = None) -> Prep:
+    """The prep of a batch of ``k`` tangents; one tangent goes unstacked where the backend has
+    a single-tangent path (``one(setup)``: eager frameworks, where stacking costs)."""
     k = len(tangents)
-    h = derive(s)
+    h1 = one(s) if one is not None and k == 1 else None
     warm = (s.x, *(s.tangent(t) for t in tangents), *s.cvals)
-    both = s.compile(s.core(h, k, lambda r: (r[0], unstack(r[1], k))), *warm)
-    only = s.compile(s.core(h, k, lambda r: unstack(r[1], k)), *warm)
+    if h1 is not None:
+        both = s.compile(lambda x, t, *c: _single(h1(x, t, *c)), *warm)
+        only = s.compile(lambda x, t, *c: (h1(x, t, *c)[1],), *warm)
+    else:
+        h = derive(s)
+        both = s.compile(s.core(h, k, lambda r: (r[0], unstack(r[1], k))), *warm)
+        only = s.compile(s.core(h, k, lambda r: unstack(r[1], k)), *warm)
     return s.prep(s.runner(only, k), s.runner(both, k), ntangents=k, tangent=tangents[0])
+
+
+def _single(r: tuple[Any, Any]) -> tuple[Any, tuple[Any]]:
+    return r[0], (r[1],)
 
 
 def prepare_same_point(op: str, where: str, linearize: Callable[[Setup], SamePoint | None],
                        derive: Callable[[Setup], Any], f: Any, backend: Any, x: Any,
                        tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
                        strict: bool = True, second_order: bool = False,
-                       prep: Prep | None = None) -> Prep:
+                       prep: Prep | None = None, one: Callable[[Setup], Any] | None = None) -> Prep:
     """A prep valid at this ``x`` and these context values only, linearised once where the
     backend can (``linearize(setup)`` is not None); the generic prep elsewhere (in-place
     functions, wrappers, backends without a linearisation).
@@ -171,7 +184,7 @@ def prepare_same_point(op: str, where: str, linearize: Callable[[Setup], SamePoi
     if y is None and isinstance(backend, AbstractBackend):
         core = earlier[0] if earlier is not None else linearize(s)
     if core is None:
-        return _batched(s, derive, tangents)
+        return _batched(s, derive, tangents, one)
     x_in = s.given.x if s.outer.compiles and array_kind(s.given.x) == "numpy" else s.x
     head, state = core.at(x_in, *s.cvals)
     run, run_value = same_point_run(s, head, lambda T: core.apply(state, T), len(tangents))

@@ -24,7 +24,11 @@ def prepare_pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *co
     array([1., 1.])
     """
     return prepare_batched("pullback", "prepare_pullback", _derive, f, backend, x, ty, contexts,
-                           of="y", y=y, strict=strict)
+                           of="y", y=y, strict=strict, one=_one)
+
+
+def _one(s: Setup) -> Any:
+    return s.outer.value_and_pullback_one(s.fn)
 
 
 def _derive(s: Setup) -> Any:
@@ -52,7 +56,7 @@ def prepare_pullback_same_point(f: Callable[..., Any], backend: Any, x: Any, ty:
     array([2., 0.])
     """
     return prepare_same_point("pullback", "prepare_pullback_same_point", _at, _derive, f, backend, x, ty,
-                              contexts, of="y", y=y, strict=strict, prep=prep)
+                              contexts, of="y", y=y, strict=strict, prep=prep, one=_one)
 
 
 def _at(s: Setup) -> Any:

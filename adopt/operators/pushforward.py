@@ -25,7 +25,11 @@ def prepare_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, 
     array([1., 1.])
     """
     return prepare_batched("pushforward", "prepare_pushforward", _derive, f, backend, x, tx,
-                           contexts, of="x", y=y, strict=strict)
+                           contexts, of="x", y=y, strict=strict, one=_one)
+
+
+def _one(s: Setup) -> Any:
+    return s.outer.value_and_pushforward_one(s.fn)
 
 
 def _derive(s: Setup) -> Any:
@@ -59,7 +63,7 @@ def prepare_pushforward_same_point(f: Callable[..., Any], backend: Any, x: Any, 
     >>> prep = adopt.prepare_pushforward_same_point(np.sin, adopt.AutoFiniteDiff(), x2, (np.ones(2),), prep=prep)
     """
     return prepare_same_point("pushforward", "prepare_pushforward_same_point", _at, _derive, f, backend, x, tx,
-                              contexts, of="x", y=y, strict=strict, prep=prep)
+                              contexts, of="x", y=y, strict=strict, prep=prep, one=_one)
 
 
 def _at(s: Setup) -> Any:
