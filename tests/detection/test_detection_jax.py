@@ -1,4 +1,4 @@
-"""The jaxpr sparsity detector (adopt._sparse.detect_jaxpr) against dense JAX derivatives and asdex.
+"""The JAX tracer (adopt._sparse.detection.jax) against dense JAX derivatives and asdex.
 
 Every function of the tables is checked (a) to contain the nonzeros of the dense ``jax.jacfwd``
 Jacobian at several random points (a pattern must never miss a nonzero), (b) to equal asdex's
@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 from jax import lax
 
 from adopt._contexts import Cache, Constant
-from adopt._sparse import detect_jaxpr
-from adopt._sparse.detect_jaxpr import hessian_sparsity, jacobian_sparsity
-from adopt._sparse.detectors import ConservativeSparsityWarning, SparsityDetectionError
+from adopt._sparse.detectors import (
+    ConservativeSparsityWarning,
+    SparsityDetectionError,
+    TracerSparsityDetector,
+)
 from adopt._sparse_bench import brusselator_for
 
 try:  # a peer to compare with (the bench extra); the other checks run without it
@@ -41,6 +43,14 @@ A_SPARSE = RNG.standard_normal((8, N)) * (RNG.random((8, N)) < 0.3)
 MASK = RNG.random(N) < 0.5
 KERNEL = np.array([1.0, 0.0, -2.0, 0.5])
 KERNEL_2D = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0], [3.0, 0.0, 1.0]])
+
+
+def jacobian_sparsity(f: Callable, x: Any, contexts: tuple = ()) -> sp.csr_array:
+    return TracerSparsityDetector().jacobian_sparsity(f, x, *contexts, framework="jax")
+
+
+def hessian_sparsity(f: Callable, x: Any, contexts: tuple = ()) -> sp.csr_array:
+    return TracerSparsityDetector().hessian_sparsity(f, x, *contexts, framework="jax")
 
 
 def _dense(M: Any) -> np.ndarray:
@@ -662,10 +672,3 @@ def test_random_programs_hessian(steps: list) -> None:
     H = hessian_sparsity(f, x)
     assert (H != H.T).nnz == 0
     assert_superset(H, numerical_hessian_pattern(f, x, count=2), str(steps))
-
-
-def test_module_reuses_shared_helpers() -> None:
-    from adopt._sparse import detect_numpy
-
-    assert detect_jaxpr._take is detect_numpy._take
-    assert detect_jaxpr._Trace is detect_numpy._Trace

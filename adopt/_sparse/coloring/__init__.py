@@ -1,0 +1,50 @@
+"""Graph coloring for sparse Jacobians and Hessians, and the decompression of their products.
+
+Everything here is NumPy/SciPy work done once, at preparation (with the greedy loops compiled
+by numba when it is installed). :func:`color` turns a sparsity pattern into a result that gives
+the seed tangents of the compressed products and the decompression of those products into the
+nonzeros, in the layout of the operators (tangents on the leading axis).
+
+Layout (as SparseMatrixColorings.jl ``src/``):
+
+* ``_pattern``: patterns and colors; ``_graph``: the graphs that are colored;
+* ``_orders``: vertex orders and the lower bounds that end a search over orders;
+* ``_kernels`` (the loops) and ``_loops`` (numba or plain Python); ``_greedy``: partial
+  distance-2, star and acyclic colorings; ``_bicoloring``;
+* ``_check``: validity of colorings; ``_results``: results and direct decompression;
+  ``_substitution``: acyclic results, decompression by substitution in closed form;
+* ``_api``: :func:`color`; ``_legacy``: the former names, until the sparse operators read the
+  results (temporary).
+
+.. [GMP05] Gebremedhin, Manne, Pothen. What color is your Jacobian? Graph coloring for computing
+   derivatives. SIAM Review 47(4), 2005.
+.. [GTMP07] Gebremedhin, Tarafdar, Manne, Pothen. New acyclic and star coloring algorithms with
+   application to computing Hessians. SISC 29(3), 2007.
+.. [GTPW09] Gebremedhin, Tarafdar, Pothen, Walther. Efficient computation of sparse Hessians
+   using coloring and automatic differentiation. INFORMS J. Computing 21(2), 2009.
+.. [CV98] Coleman, Verma. The efficient computation of sparse Jacobian matrices using automatic
+   differentiation. SISC 19(4), 1998.
+"""
+
+from ._api import DEFAULT_ORDERS, KINDS, Coloring, color
+from ._bicoloring import Bicoloring
+from ._check import (check_acyclic_coloring, check_bicoloring, check_column_coloring,
+                     check_row_coloring, check_star_coloring)
+from ._legacy import (SymmetricDecompression, acyclic_coloring, acyclic_decompression,
+                      bicoloring, bicoloring_decompression, column_coloring, row_coloring,
+                      star_coloring, star_decompression)
+from ._orders import ORDERS
+from ._results import NUMPY_OPS, DirectColoring, DirectMaps, NumpyOps, Ops
+from ._substitution import SubstitutionColoring, SubstitutionMaps
+
+__all__ = [
+    "color", "KINDS", "ORDERS", "DEFAULT_ORDERS", "Coloring",
+    "DirectColoring", "SubstitutionColoring", "Bicoloring", "DirectMaps", "SubstitutionMaps",
+    "Ops", "NumpyOps", "NUMPY_OPS",
+    "check_column_coloring", "check_row_coloring", "check_star_coloring",
+    "check_acyclic_coloring", "check_bicoloring",
+    # former names, until operators/_sparse_ops.py and testing/_sparse.py read the results
+    "column_coloring", "row_coloring", "star_coloring", "acyclic_coloring", "bicoloring",
+    "star_decompression", "acyclic_decompression", "bicoloring_decompression",
+    "SymmetricDecompression",
+]

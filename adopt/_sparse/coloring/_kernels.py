@@ -1,0 +1,291 @@
+"""The greedy loops of the coloring package, in the subset of Python that numba compiles.
+
+Every function here takes its buffers as arguments (NumPy integer arrays, int32 when the graph
+fits, when numba compiles it; Python lists when it runs as plain Python: see ``_loops.py``) and
+only indexes them, so the same source gives the same colors either way. Graphs are CSR arrays:
+
+* a *walk* ``(ptr1, idx1, ptr2, idx2)`` reaches the neighbours of vertex ``v`` in two steps,
+  ``v -> r`` in ``idx1[ptr1[v]:ptr1[v + 1]]`` and ``r -> w`` in ``idx2[ptr2[r]:ptr2[r + 1]]``:
+  columns through their rows for a column coloring (distance 2 in the bipartite graph), or an
+  adjacency graph followed by the identity (distance 1);
+* an *adjacency* ``(ptr, nbr, mirror)`` lists the neighbours of ``v`` (no self-loops) at
+  positions ``ptr[v]:ptr[v + 1]``; ``mirror[a]`` is the position of the reverse of position
+  ``a``, and ``min(a, mirror[a])`` identifies the edge.
+
+Star and acyclic colorings keep, per vertex ``w``, a small hash table from each color around
+``w`` to the position of ``w``'s first neighbour of that color (``keys``/``vals`` in slots
+``2 ptr[w] .. 2 ptr[w + 1]``, at most half full) and the list of its slots in insertion order
+(``listed[ptr[w]:ptr[w] + nlisted[w]]``): a high-degree vertex is never rescanned, only its
+distinct colors are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Buf = Any  # a NumPy integer array (compiled) or a list of ints (plain Python)
+
+HELPERS = ("_push", "_unlink", "_first_free", "_slot", "_add", "_flag", "_forbid_around", "_find",
+           "_merge")
+KERNELS = ("distance2_degrees", "bucket_order", "partial_distance2", "star", "acyclic",
+           "tree_layout")
+
+
+# ---- orders ---------------------------------------------------------------------------------
+def distance2_degrees(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, mark: Buf, degree: Buf) -> None:
+    """``degree[v]``: the number of distinct vertices ``w != v`` reached from ``v`` by the walk."""
+    for v in range(len(ptr1) - 1):
+        for a in range(ptr1[v], ptr1[v + 1]):
+            r = idx1[a]
+            for b in range(ptr2[r], ptr2[r + 1]):
+                w = idx2[b]
+                if w != v and mark[w] != v:
+                    mark[w] = v
+                    degree[v] += 1
+
+
+def _push(node: Buf, head: Buf, k: int, v: int) -> None:
+    node[4 * v + 2] = head[k]
+    node[4 * v + 3] = -1
+    if head[k] >= 0:
+        node[4 * head[k] + 3] = v
+    head[k] = v
+
+
+def _unlink(node: Buf, head: Buf, k: int, v: int) -> None:
+    before, after = node[4 * v + 3], node[4 * v + 2]
+    if before >= 0:
+        node[4 * before + 2] = after
+    else:
+        head[k] = after
+    if after >= 0:
+        node[4 * after + 3] = before
+
+
+def bucket_order(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, node: Buf, step: int,
+                 pick_max: bool, head: Buf, order: Buf) -> None:
+    """Repeatedly take the vertex with the largest (smallest) key, then add ``step`` to the key
+    of each neighbour not yet taken; ``order`` receives the vertices as taken.
+
+    ``node[4 v : 4 v + 4]`` holds the key of ``v``, the last vertex that reached it, and its
+    next and previous vertex in its bucket (one cache line per vertex). Buckets are doubly
+    linked lists from ``head[key]``, initially in increasing vertex order; a vertex whose key
+    changes goes first in its new bucket.
+    """
+    n = len(order)
+    top = node[0]
+    for v in range(n - 1, -1, -1):
+        _push(node, head, node[4 * v], v)
+        top = max(top, node[4 * v]) if pick_max else min(top, node[4 * v])
+    for i in range(n):
+        while head[top] < 0:
+            top += -1 if pick_max else 1
+        v = head[top]
+        _unlink(node, head, top, v)
+        node[4 * v] = -1
+        order[i] = v
+        for a in range(ptr1[v], ptr1[v + 1]):
+            r = idx1[a]
+            for b in range(ptr2[r], ptr2[r + 1]):
+                w = idx2[b]
+                k = node[4 * w]
+                if k < 0 or node[4 * w + 1] == v:
+                    continue
+                node[4 * w + 1] = v
+                _unlink(node, head, k, w)
+                node[4 * w] = k + step
+                _push(node, head, k + step, w)
+                if (k + step > top) if pick_max else (k + step < top):
+                    top = k + step
+
+
+# ---- greedy colorings -----------------------------------------------------------------------
+def _first_free(forbidden: Buf, v: int) -> int:
+    """The lowest color not forbidden for ``v`` (``forbidden[c] == v``)."""
+    c = 0
+    while forbidden[c] == v:
+        c += 1
+    return c
+
+
+def partial_distance2(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, order: Buf, used: Buf,
+                      forbidden: Buf, colors: Buf) -> None:
+    """Greedy partial distance-2 coloring [GMP05]: each vertex of ``order`` takes the lowest
+    color of no vertex the walk reaches from it.
+
+    ``used[r]`` is the bitmask of the colors below 62 met in line ``r`` (the first step of the
+    walk), so a vertex reads one word per line; only when all of them are taken does it walk
+    its distance-2 neighbours for the higher colors.
+    """
+    for v in order:
+        taken = 0
+        for a in range(ptr1[v], ptr1[v + 1]):
+            taken |= used[idx1[a]]
+        c = 0
+        while c < 62 and (taken >> c) & 1:
+            c += 1
+        if c == 62:
+            for a in range(ptr1[v], ptr1[v + 1]):
+                r = idx1[a]
+                for b in range(ptr2[r], ptr2[r + 1]):
+                    if colors[idx2[b]] >= 62:
+                        forbidden[colors[idx2[b]]] = v
+            while forbidden[c] == v:
+                c += 1
+        colors[v] = c
+        if c < 62:
+            for a in range(ptr1[v], ptr1[v + 1]):
+                used[idx1[a]] |= 1 << c
+
+
+def _slot(keys: Buf, base: int, cap: int, c: int) -> int:
+    """The slot of color ``c`` in the table at ``base`` (``cap`` slots), or the empty one for it."""
+    s = base + c % cap
+    while keys[s] >= 0 and keys[s] != c:
+        s = s + 1 if s + 1 < base + cap else base
+    return s
+
+
+def _add(ptr: Buf, keys: Buf, vals: Buf, listed: Buf, nlisted: Buf, w: int, c: int,
+         val: int) -> int:
+    """Record ``val`` for color ``c`` around ``w`` unless one is recorded; return the slot."""
+    s = _slot(keys, 2 * ptr[w], 2 * (ptr[w + 1] - ptr[w]), c)
+    if keys[s] < 0:
+        keys[s] = c
+        vals[s] = val
+        listed[ptr[w] + nlisted[w]] = s
+        nlisted[w] += 1
+    return s
+
+
+def _flag(ptr: Buf, keys: Buf, flags: Buf, w: int, c: int) -> None:
+    """Mark color ``c`` around ``w`` as the color of a hub of a star where ``w`` is a leaf."""
+    flags[_slot(keys, 2 * ptr[w], 2 * (ptr[w + 1] - ptr[w]), c)] = 1
+
+
+def _forbid_around(ptr: Buf, keys: Buf, flags: Buf, listed: Buf, nlisted: Buf,
+                   forbidden: Buf, w: int, v: int, hubs_only: bool) -> None:
+    """Forbid for ``v`` the colors around ``w`` (only the flagged hub colors if ``hubs_only``)."""
+    for k in range(ptr[w], ptr[w] + nlisted[w]):
+        s = listed[k]
+        if not hubs_only or flags[s]:
+            forbidden[keys[s]] = v
+
+
+def star(ptr: Buf, nbr: Buf, mirror: Buf, order: Buf, colors: Buf, forbidden: Buf,
+         treated: Buf, first_v: Buf, first_w: Buf, first_e: Buf, star_of: Buf, hub: Buf,
+         keys: Buf, vals: Buf, flags: Buf, listed: Buf, nlisted: Buf) -> None:
+    """Star coloring, Algorithm 4.1 of [GTMP07] (as in SparseMatrixColorings.jl).
+
+    Edges are grouped into 2-colored stars; ``hub[s]`` is the hub of star ``s`` (-1 while it
+    is a single edge). A color is forbidden for ``v`` if it would make a 2-colored path on four
+    vertices: the colors around a vertex that has two neighbours of ``v`` of one color, and the
+    hub colors around each neighbour (``first_*[c]``: ``v``'s first neighbour of color ``c``).
+    """
+    nstars = 0
+    for v in order:
+        for a in range(ptr[v], ptr[v + 1]):
+            w = nbr[a]
+            cw = colors[w]
+            if cw < 0:
+                continue
+            forbidden[cw] = v
+            if first_v[cw] == v:  # two neighbours of color cw: no 2-colored P4 through them
+                for u in (first_w[cw], w):
+                    if treated[u] != v:
+                        _forbid_around(ptr, keys, flags, listed, nlisted, forbidden, u, v, False)
+                        treated[u] = v
+            else:  # v would extend a star centred at a hub next to w
+                first_v[cw], first_w[cw], first_e[cw] = v, w, min(a, mirror[a])
+                _forbid_around(ptr, keys, flags, listed, nlisted, forbidden, w, v, True)
+        c = colors[v] = _first_free(forbidden, v)
+        for a in range(ptr[v], ptr[v + 1]):
+            w = nbr[a]
+            cw = colors[w]
+            p = vals[_add(ptr, keys, vals, listed, nlisted, w, c, mirror[a])]
+            if cw < 0:
+                continue
+            if nbr[p] != v:  # joins the star of w and its neighbour nbr[p] of color c
+                s = star_of[min(p, mirror[p])]
+                if hub[s] != w:
+                    hub[s] = w
+                    _flag(ptr, keys, flags, nbr[p], cw)
+                _flag(ptr, keys, flags, v, cw)
+            elif first_v[cw] == v and first_w[cw] != w:  # joins the star centred at v
+                s = star_of[first_e[cw]]
+                if hub[s] != v:
+                    hub[s] = v
+                    _flag(ptr, keys, flags, first_w[cw], c)
+                _flag(ptr, keys, flags, w, c)
+            else:  # a new single-edge star
+                s = nstars
+                hub[s] = -1
+                nstars += 1
+            star_of[min(a, mirror[a])] = s
+
+
+def _find(parent: Buf, e: int) -> int:
+    """Root of ``e`` in a disjoint-set forest, halving the path."""
+    while parent[e] != e:
+        parent[e] = parent[parent[e]]
+        e = parent[e]
+    return e
+
+
+def acyclic(ptr: Buf, nbr: Buf, mirror: Buf, order: Buf, colors: Buf, forbidden: Buf,
+            first_v: Buf, first_e: Buf, parent: Buf, visit_v: Buf, visit_w: Buf,
+            keys: Buf, vals: Buf, listed: Buf, nlisted: Buf) -> None:
+    """Acyclic coloring, Algorithm 3.1 of [GTPW09] (as in ColPack).
+
+    2-colored trees are a disjoint-set forest over edges (``parent``); a color is forbidden for
+    ``v`` if ``v`` would close a 2-colored cycle, that is if two of its neighbours reach one tree
+    through neighbours of that color (``visit_*`` per tree root).
+    """
+    for v in order:
+        for a in range(ptr[v], ptr[v + 1]):
+            if colors[nbr[a]] >= 0:
+                forbidden[colors[nbr[a]]] = v
+        for a in range(ptr[v], ptr[v + 1]):
+            w = nbr[a]
+            if colors[w] < 0:
+                continue
+            for k in range(ptr[w], ptr[w] + nlisted[w]):
+                s = listed[k]
+                if forbidden[keys[s]] == v:
+                    continue
+                root = _find(parent, min(vals[s], mirror[vals[s]]))
+                if visit_v[root] != v:
+                    visit_v[root], visit_w[root] = v, w
+                elif visit_w[root] != w:
+                    forbidden[keys[s]] = v
+        c = colors[v] = _first_free(forbidden, v)
+        for a in range(ptr[v], ptr[v + 1]):
+            p = vals[_add(ptr, keys, vals, listed, nlisted, nbr[a], c, mirror[a])]
+            if colors[nbr[a]] >= 0:  # the edge joins the trees of its two colors
+                _merge(parent, first_v, first_e, colors[nbr[a]], v, min(a, mirror[a]),
+                       min(p, mirror[p]) if nbr[p] != v else -1)
+
+
+def _merge(parent: Buf, first_v: Buf, first_e: Buf, cw: int, v: int, e: int, f: int) -> None:
+    """Join edge ``e`` (from ``v`` to a neighbour of color ``cw``) to the tree of ``v``'s first
+    edge to color ``cw``, and to the tree of edge ``f`` (-1: none) from that neighbour."""
+    if first_v[cw] != v:
+        first_v[cw], first_e[cw] = v, e
+    else:
+        parent[_find(parent, e)] = _find(parent, first_e[cw])
+    if f >= 0:
+        x, y = _find(parent, e), _find(parent, f)
+        if x != y:
+            parent[x] = y
+
+
+# ---- substitution trees ---------------------------------------------------------------------
+def tree_layout(parent: Buf, depth: Buf, size: Buf) -> None:
+    """Depth and subtree size of each node of a forest in preorder (``parent[i] < i``, -1 for
+    a root); ``depth`` starts at 0 and ``size`` at 1."""
+    for i in range(len(parent)):
+        if parent[i] >= 0:
+            depth[i] = depth[parent[i]] + 1
+    for i in range(len(parent) - 1, -1, -1):
+        if parent[i] >= 0:
+            size[parent[i]] += size[i]

@@ -1,0 +1,122 @@
+"""Vertex orders for the greedy colorings, and the lower bounds that end a search over orders.
+
+Orders (names as in SparseMatrixColorings.jl ``order.jl``) are computed on the graph being
+colored, given as a walk (see ``_kernels.py``): for a column coloring the degree of a column is
+its number of distance-2 neighbours in the bipartite graph, so no intersection graph is built.
+
+A tuple of orders is tried in turn and the coloring with the fewest colors is kept (the first
+on ties); the search stops as soon as a coloring meets a lower bound on the number of colors,
+since no later order can do better:
+
+* column (row) coloring: the largest number of nonzeros in a row (column), whose columns
+  (rows) pairwise conflict [GMP05]_;
+* star and acyclic coloring: every two color classes induce a forest (a star forest for a
+  star coloring), so a graph with ``e`` edges on ``v`` non-isolated vertices needs ``k`` colors
+  with ``e <= (k - 1) v - k (k - 1) / 2``; a star coloring also needs 3 colors as soon as some
+  edge joins two vertices of degree >= 2 (a path on four vertices, or a triangle). The maximum
+  degree plus one bounds only distance-2 colorings, not these: an arrowhead has maximum degree
+  ``n - 1`` and a star coloring with 2 colors.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Union
+
+import numpy as np
+
+from ._loops import Adjacency, Loops, Walk
+from ._pattern import IntArray, count
+
+Order = Union[str, Sequence[str]]
+
+
+Degrees = Callable[[], IntArray]
+"""The degrees of the vertices, computed at the first call (only degree-based orders call)."""
+
+
+def _natural(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> IntArray:
+    return np.arange(walk[0].size - 1, dtype=np.intp)
+
+
+def _random(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> IntArray:
+    return np.random.default_rng(seed).permutation(walk[0].size - 1).astype(np.intp)
+
+
+def _largest_first(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> IntArray:
+    return np.argsort(-degrees(), kind="stable").astype(np.intp)
+
+
+def _dynamic(walk: Walk, degrees: Degrees, loops: Loops, seed: int, *, from_degree: bool,
+             step: int, pick_max: bool) -> IntArray:
+    """Bucket order on degrees updated as vertices are taken (ColPack's dynamic orders)."""
+    degree = degrees()
+    key = degree if from_degree else np.zeros_like(degree)
+    return loops.bucket_order(walk, key, step, pick_max, int(degree.max(initial=0)) + 1)
+
+
+def _smallest_last(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> IntArray:
+    return _dynamic(walk, degrees, loops, seed, from_degree=True, step=-1, pick_max=False)[::-1]
+
+
+_ORDERS: dict[str, Callable[[Walk, Degrees, Loops, int], IntArray]] = {
+    "natural": _natural,
+    "largest_first": _largest_first,
+    "smallest_last": _smallest_last,
+    "incidence_degree": functools.partial(_dynamic, from_degree=False, step=1, pick_max=True),
+    "dynamic_largest_first": functools.partial(_dynamic, from_degree=True, step=-1,
+                                               pick_max=True),
+    "random": _random,
+}
+ORDERS: tuple[str, ...] = tuple(_ORDERS)
+"""Vertex orders accepted by :func:`color` (a tuple of them tries each)."""
+
+
+def resolve(order: Order, func: str) -> tuple[str, ...]:
+    """The order names of ``order``, validated."""
+    names = (order,) if isinstance(order, str) else tuple(order)
+    unknown = [name for name in names if name not in _ORDERS]
+    if unknown or not names:
+        raise ValueError(f"{func} got order {order!r}; use one of {ORDERS} or a non-empty tuple "
+                         f"of them")
+    return names
+
+
+def orders(walk: Walk, loops: Loops, seed: int) -> Callable[[str], IntArray]:
+    """``order(name)``: the vertices of ``walk`` in the order ``name`` (the degrees of the
+    vertices computed once for all the orders asked for)."""
+    degrees = functools.cache(lambda: loops.degrees(walk))
+    return lambda name: _ORDERS[name](walk, degrees, loops, seed)
+
+
+def fewest_colors(names: tuple[str, ...], color: Callable[[str], IntArray],
+                  bound: int) -> IntArray:
+    """The coloring with the fewest colors over ``names`` (the first on ties), stopping at the
+    first one with at most ``bound`` colors."""
+    best = color(names[0])
+    for name in names[1:]:
+        if count(best) <= bound:
+            break
+        colors = color(name)
+        if count(colors) < count(best):
+            best = colors
+    return best
+
+
+def line_bound(ptr: np.ndarray) -> int:
+    """The largest number of entries in a line of a CSR structure."""
+    return int(np.diff(ptr).max(initial=0))
+
+
+def symmetric_bound(graph: Adjacency, star: bool) -> int:
+    """A lower bound on the colors of a star (``star``) or acyclic coloring of ``graph``."""
+    degree = np.diff(graph[0])
+    edges, vertices = graph[1].size // 2, int(np.count_nonzero(degree))
+    k = np.arange(1, vertices + 2)
+    forest = int(k[np.argmax((k - 1) * vertices - k * (k - 1) // 2 >= edges)])
+    if star and edges:
+        ends = np.repeat(degree, degree)  # the degree of the first end of each edge position
+        if np.any((ends >= 2) & (degree[graph[1]] >= 2)):
+            return max(forest, 3)
+    return forest

@@ -1,0 +1,161 @@
+"""newton_krylov: SciPy's Newton-Krylov solver with exact Jacobian-vector products.
+
+SciPy's own ``newton_krylov`` can only difference ``F`` (scipy#15367). Here SciPy's outer
+iteration (``nonlin_solve``: forcing terms, line search, termination, ``NoConvergence``) and
+its inner Krylov solvers run unchanged; only the products ``J(x) v`` are exact. ``F`` is
+linearised once per Newton point (a same-point pushforward prep that reuses the compiled
+linearisation of the previous point: on AutoJAX one ``jax.linearize``, no tracing), and each
+product applies it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import KrylovJacobian, NoConvergence, OptimizeResult
+from scipy.optimize._nonlin import nonlin_solve
+
+from adopt.solvers._bundle import Derivatives
+from adopt.solvers._pytree import Flat
+
+__all__ = ["newton_krylov", "solve_newton_krylov"]
+
+
+class ExactKrylovJacobian(KrylovJacobian):
+    """SciPy's :class:`~scipy.optimize.KrylovJacobian` (inner solver, preconditioner, LGMRES
+    recycling) with exact products ``J(x) v`` from a :class:`Derivatives` bundle in place of
+    finite differences.
+
+    ``fun`` is linearised once per Newton point (:meth:`Derivatives.linearize`), at the first
+    product the inner solver asks for after ``setup`` / ``update``; every product at that point
+    then applies the linearisation.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> from adopt.solvers import Derivatives
+    >>> from adopt.solvers.scipy import ExactKrylovJacobian
+    >>> d = Derivatives(lambda x: x**2 - 4.0, np.ones(3), adopt.AutoFiniteDiff())
+    >>> J = ExactKrylovJacobian(d)
+    >>> J.setup(d.x0, d.fun(d.x0), d.fun)
+    >>> J.matvec(np.ones(3)).round(6)
+    array([2., 2., 2.])
+    """
+
+    def __init__(self, bundle: Derivatives, *, args: tuple = (), rdiff: Any = None,
+                 method: Any = "lgmres", inner_maxiter: int = 20, inner_M: Any = None,
+                 outer_k: int = 10, **kw: Any) -> None:
+        super().__init__(rdiff=rdiff, method=method, inner_maxiter=inner_maxiter,
+                         inner_M=inner_M, outer_k=outer_k, **kw)
+        self.bundle, self.args = bundle, args
+        self._jvp: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def setup(self, x: np.ndarray, f: np.ndarray, func: Callable[..., Any]) -> None:
+        super().setup(x, f, func)
+        self._jvp = None
+
+    def update(self, x: np.ndarray, f: np.ndarray) -> None:
+        super().update(x, f)
+        self._jvp = None     # a new Newton point: linearise again when a product is asked for
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        """``J(x) v`` at the current Newton point (the last ``setup`` / ``update``)."""
+        if not np.any(v):
+            return 0 * v    # SciPy's shortcut: no product, and no linearisation, for v = 0
+        if self._jvp is None:
+            self._jvp = self.bundle.linearize(self.x0, *self.args)
+        r = self._jvp(v)
+        if not np.all(np.isfinite(r)) and np.all(np.isfinite(v)):
+            raise ValueError("newton_krylov: the Jacobian-vector product J(x) v is not finite at "
+                             "the current x; check F for overflow or a singularity there")
+        return r
+
+
+def _residual(d: Derivatives, args: tuple) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: d.fun(x, *args).reshape(-1)
+
+
+def _callback(callback: Any, flat: Flat) -> Any:
+    if callback is None or flat.plain:
+        return callback
+    return lambda x, f: callback(flat.result(x), f)
+
+
+def solve_newton_krylov(F: Callable[..., Any], x0: Any, backend: Any, args: tuple,
+                        krylov: dict, solve: dict, raise_exception: bool) -> OptimizeResult:
+    """The one driver of :func:`newton_krylov` and ``root(method="krylov")``."""
+    d = Derivatives(F, x0, backend, args, vector=True)
+    jacobian = ExactKrylovJacobian(d, args=args, **krylov)
+    solve = {**solve, "callback": _callback(solve.get("callback"), d.flat)}
+    try:
+        x, info = nonlin_solve(_residual(d, args), d.x0, jacobian, full_output=True,
+                               raise_exception=raise_exception, **solve)
+    except NoConvergence as e:
+        raise NoConvergence(d.flat.result(e.args[0])) from None
+    res = OptimizeResult(x=d.flat.result(x), **info)
+    res.update(nfev=d.nfev, njev=d.njev, njvp=d.njvp)
+    return res
+
+
+def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdiff: Any = None,
+                  method: Any = "lgmres", inner_maxiter: int = 20, inner_M: Any = None,
+                  outer_k: int = 10, verbose: bool = False, maxiter: int | None = None,
+                  f_tol: float | None = None, f_rtol: float | None = None,
+                  x_tol: float | None = None, x_rtol: float | None = None,
+                  tol_norm: Any = None, line_search: Any = "armijo", callback: Any = None,
+                  *, backend: Any, **kw: Any) -> OptimizeResult:
+    """:func:`scipy.optimize.newton_krylov` with exact Jacobian-vector products from ``backend``.
+
+    SciPy's arguments and behaviour: the same outer Newton iteration, forcing terms, line
+    search, tolerances (``f_tol`` defaults to 6e-6 in the max-norm), inner Krylov solvers
+    (``method``, ``inner_maxiter``, ``inner_M``, ``outer_k``, ``inner_*`` keywords), and
+    ``NoConvergence`` raised when ``maxiter`` is reached. The products ``J(x) v`` are exact
+    instead of one difference of ``F`` each: ``F`` is linearised once per Newton point (on
+    AutoJAX ``jax.linearize``, compiled once and reused at every point), and a product applies
+    the linear map, at most the cost of one evaluation of ``F`` (on AutoTorch and finite
+    differences each product is one prepared pushforward).
+
+    Parameters
+    ----------
+    F : callable
+        ``F(x) -> residual``, with ``x`` of ``xin``'s structure, array type and dtype.
+    xin : float, list, array of any shape, or dict / list / tuple of arrays
+    rdiff : ignored
+        SciPy's difference step; the products here are exact.
+    backend : backend
+        ``AutoJAX()``, ``AutoTorch()`` (or ``AutoFiniteDiff()``, which differences ``F``).
+    iter, method, inner_maxiter, inner_M, outer_k, verbose, maxiter, f_tol, f_rtol, x_tol, x_rtol, tol_norm, line_search, callback, **kw
+        As in SciPy; ``callback(x, f)`` sees ``x`` in ``xin``'s structure.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x`` (in ``xin``'s structure and array type), ``success``, ``status``, ``message``,
+        ``fun`` (the final residual, flat), ``nit``, ``nfev`` (evaluations of ``F`` the
+        iteration asked for), ``njev`` (linearisations: one per Newton point at which a product
+        was needed, each also evaluating ``F`` once, so ``F`` ran ``nfev + njev`` times) and
+        ``njvp`` (Jacobian-vector products).
+
+    Raises
+    ------
+    scipy.optimize.NoConvergence
+        When no solution is found within ``maxiter`` iterations (SciPy's behaviour), with the
+        last ``x`` as its argument. ``root(method="krylov", backend=...)`` returns
+        ``success=False`` instead.
+
+    Examples
+    --------
+    >>> import numpy as np, adopt
+    >>> from adopt.solvers.scipy import newton_krylov
+    >>> F = lambda x: x**3 + x - np.array([2.0, 10.0])
+    >>> res = newton_krylov(F, np.ones(2), f_tol=1e-12, backend=adopt.AutoFiniteDiff())
+    >>> res.x.round(8), bool(res.success)
+    (array([1., 2.]), True)
+    """
+    krylov = dict(rdiff=rdiff, method=method, inner_maxiter=inner_maxiter, inner_M=inner_M,
+                  outer_k=outer_k, **kw)
+    solve = dict(iter=iter, verbose=verbose, maxiter=maxiter, f_tol=f_tol, f_rtol=f_rtol,
+                 x_tol=x_tol, x_rtol=x_rtol, tol_norm=tol_norm, line_search=line_search,
+                 callback=callback)
+    return solve_newton_krylov(F, xin, backend, (), krylov, solve, raise_exception=True)

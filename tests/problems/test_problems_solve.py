@@ -1,0 +1,192 @@
+"""Solving the catalogue: every quick problem on AutoJAX, a slice on AutoTorch and finite
+differences (and AutoSparse), the operators a run calls, and the failure paths.
+
+A solve passes when adopt's reference algorithm converges and its answer agrees with the
+problem's reference (certified values, published solutions) within the problem's tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+
+import adopt
+from adopt.problems import Outcome, Problem, catalog, problem
+
+QUICK = [p for p in catalog() if p.quick]
+
+#: one or more problems per route: dense, sparse and matrix-free, all eight operators
+SLICE = ["nist/MGH09/start2", "nist/Thurber/start2", "mgh/powell_badly_scaled",
+         "mgh/extended_rosenbrock/1000", "mgh/extended_rosenbrock_ls/100", "bratu2d/16/6.8",
+         "scipy/newton_krylov_example", "ode/robertson", "ode/brusselator1d",
+         "minimize/rosenbrock_ext/100", "minimize/variably_dimensioned/100", "scalar/kepler/e0.99/M0.01"]
+ALL_EIGHT = {"pushforward", "pullback", "derivative", "gradient", "jacobian", "second_derivative",
+             "hvp", "hessian"}
+
+
+def _check(out: Outcome, p: Problem) -> None:
+    assert out.success, f"{p.name} on {out.backend}: {out.message}"
+    assert out.converged and out.error <= out.tolerance
+    assert out.problem == p.name and out.iterations > 0 and out.time > 0
+    assert out.nder > 0 and out.operators and out.history
+    assert np.shape(out.solution) == (np.shape(p.reference)[:1] + np.shape(p.x0) if p.kind == "ode"
+                                      else np.shape(p.x0))
+
+
+@pytest.mark.parametrize("p", QUICK, ids=[p.name for p in QUICK])
+def test_quick_catalogue_on_jax(p: Problem) -> None:
+    _check(p.solve(adopt.AutoJAX()), p)
+
+
+@pytest.mark.parametrize("backend", [adopt.AutoTorch(), adopt.AutoFiniteDiff()],
+                         ids=["AutoTorch", "AutoFiniteDiff"])
+@pytest.mark.parametrize("name", SLICE)
+def test_slice_on_torch_and_finite_differences(name: str, backend: object) -> None:
+    p = problem(name)
+    out = p.solve(backend)
+    _check(out, p)
+    assert out.tolerance == (p.fd_rtol or p.rtol if isinstance(backend, adopt.AutoFiniteDiff) else p.rtol)
+
+
+def test_operators_recorded_over_a_run_are_all_eight() -> None:
+    outs = [problem(n).solve(adopt.AutoFiniteDiff()) for n in
+            ("mgh/rosenbrock", "mgh/extended_rosenbrock_ls/100", "minimize/rosenbrock/2",
+             "minimize/variably_dimensioned/100", "scalar/kepler/e0.5/M1")]
+    assert [sorted(o.operators) for o in outs] == [
+        ["jacobian"], ["pullback", "pushforward"], ["gradient", "hessian"], ["gradient", "hvp"],
+        ["derivative", "second_derivative"]]
+    assert set().union(*(o.operators for o in outs)) == ALL_EIGHT
+    # counts are recorded calls: Halley calls value_and_derivative and second_derivative per step
+    kepler = outs[-1]
+    assert kepler.nder == 2 * kepler.iterations + (kepler.history[-1] == 0.0)
+
+
+@pytest.mark.parametrize("backend", [adopt.AutoSparse(adopt.AutoJAX()),
+                                     adopt.AutoSparse(adopt.AutoFiniteDiff())], ids=["jax", "fd"])
+def test_explicit_autosparse_newton_on_bratu(backend: object) -> None:
+    p = problem("bratu2d/16/6.0")
+    out = p.solve(backend, method="newton")
+    _check(out, p)
+    assert out.method == "newton" and out.operators == {"jacobian"}
+
+
+def test_dense_route_of_a_sparse_problem() -> None:
+    p = problem("mgh/extended_rosenbrock/10")
+    dense, sparse = p.solve(adopt.AutoFiniteDiff(), sparse=False), p.solve(adopt.AutoFiniteDiff())
+    _check(dense, p)
+    assert (dense.method, sparse.method) == ("newton", "newton/sparse")
+
+
+@pytest.mark.parametrize("method,options", [("gn", {}), ("gn", {"matrix_free": True}),
+                                            ("lm", {"matrix_free": True})])
+def test_other_least_squares_routes(method: str, options: dict) -> None:
+    p = problem("nist/DanWood/start1")  # well scaled: the matrix-free forms have no column scaling
+    out = p.solve(adopt.AutoJAX(), method=method, **options)
+    _check(out, p)
+    assert out.operators == ({"pushforward", "pullback"} if options else {"jacobian"})
+
+
+def test_unpreconditioned_newton_krylov() -> None:
+    p = problem("bratu2d/16/6.0")
+    fd = adopt.AutoFiniteDiff()
+    with_m, without = p.solve(fd), p.solve(fd, precondition=False)
+    _check(without, p)
+    assert without.info["krylov"] > 3 * with_m.info["krylov"]
+
+
+def test_bratu_256_converges_by_newton_krylov() -> None:
+    p = problem("bratu2d/256/6.8")
+    out = p.solve(adopt.AutoJAX())
+    _check(out, p)
+    assert out.operators == {"pushforward"} and out.iterations < 20
+
+
+# ---- failure paths ---------------------------------------------------------------------------
+
+def _nan_at_start(kind: str) -> Problem:
+    """A problem of ``kind`` whose function is NaN at its start (the log of a negative number)."""
+    def fun(*a):
+        x = a[-1]
+        xp = array_namespace(x)
+        with np.errstate(invalid="ignore"):
+            out = xp.log(2.0 - x) + x
+        return xp.sum(out * out) if kind == "minimize" else out
+
+    x0 = np.asarray(5.0) if kind == "scalar" else np.full(3, 5.0)
+    extra = {"t_span": (0.0, 1.0), "t_ref": np.array([1.0])} if kind == "ode" else {}
+    ref = np.zeros((1, 3)) if kind == "ode" else np.zeros_like(x0)
+    return Problem("test/nan", kind, fun, x0, ref, 1e-8, "a test", **extra)
+
+
+@pytest.mark.parametrize("kind,options", [("least_squares", {}), ("least_squares", {"method": "gn"}),
+                                          ("root", {}), ("root", {"method": "jfnk"}),
+                                          ("minimize", {}), ("minimize", {"method": "newton-cg"}),
+                                          ("ode", {}), ("scalar", {})])
+def test_nan_in_the_function_stops_with_a_clear_message(kind: str, options: dict) -> None:
+    out = _nan_at_start(kind).solve(adopt.AutoFiniteDiff(), **options)
+    assert not out.success and not out.converged
+    assert "NaN" in out.message and "stopped" in out.message
+
+
+@pytest.mark.parametrize("name,options", [
+    ("nist/MGH10/start2", {"maxiter": 3}), ("mgh/powell_singular", {"maxiter": 2}),
+    ("bratu2d/16/6.8", {"maxiter": 2}), ("minimize/rosenbrock/2", {"maxiter": 3}),
+    ("minimize/variably_dimensioned/100", {"maxiter": 2}), ("ode/hires", {"max_steps": 5}),
+    ("scalar/kepler/e0.99/M0.01", {"maxiter": 1})])
+def test_iteration_limit_is_a_failure(name: str, options: dict) -> None:
+    out = problem(name).solve(adopt.AutoFiniteDiff(), **options)
+    assert not out.success and not out.converged
+    assert "maximum number of" in out.message and "reached" in out.message
+
+
+def test_converged_to_the_wrong_answer_is_a_failure() -> None:
+    p = problem("nist/BoxBOD/start1")  # Moré's scaling leads to another basin from start 1
+    out = p.solve(adopt.AutoJAX(), scale=True)
+    assert out.converged and not out.success
+    assert "off the reference" in out.message
+
+
+def test_unreachable_backend_raises_with_the_reason() -> None:
+    p = problem("nist/Hahn1/start1")
+    for method in ("central", "forward", "complex"):
+        with pytest.raises(NotImplementedError, match="far larger than b7 = -1.2e-7"):
+            p.solve(adopt.AutoFiniteDiff(method=method))
+    _check(p.solve(adopt.AutoFiniteDiff(method="complex", rel_step=1e-20)), p)  # an exact step
+
+
+def test_bad_route_and_method() -> None:
+    p = problem("mgh/rosenbrock")
+    with pytest.raises(NotImplementedError, match="no route 'nowhere'"):
+        p.solve(adopt.AutoFiniteDiff(), route="nowhere")
+    with pytest.raises(ValueError, match="method must be one of"):
+        p.solve(adopt.AutoFiniteDiff(), method="bisection")
+
+
+def test_user_exceptions_propagate() -> None:
+    def boom(x):
+        raise RuntimeError("boom in user code")
+
+    p = Problem("test/boom", "root", boom, np.zeros(2), np.zeros(2), 1e-8, "a test")
+    with pytest.raises(RuntimeError, match="boom in user code"):
+        p.solve(adopt.AutoFiniteDiff())
+
+
+# ---- the SciPy route, side by side -------------------------------------------------------------
+
+@pytest.mark.parametrize("name,method,operators", [
+    ("nist/Misra1a/start2", "scipy least_squares lm", {"jacobian"}),
+    ("mgh/wood", "scipy root hybr", {"jacobian"}),
+    ("bratu2d/16/6.8", "scipy root krylov", {"pushforward"}),
+    ("minimize/rosenbrock/2", "scipy minimize Newton-CG", {"gradient", "hvp"}),
+    ("ode/robertson", "scipy solve_ivp Radau", {"jacobian"})])
+def test_scipy_route(name: str, method: str, operators: set) -> None:
+    p = problem(name)
+    out = p.solve(adopt.AutoFiniteDiff(), route="scipy")
+    assert out.success, out.message
+    assert out.route == "scipy" and out.method == method and out.operators == operators
+
+
+def test_scipy_route_has_no_scalar_solver() -> None:
+    with pytest.raises(NotImplementedError, match="route 'scipy' has no solver for kind 'scalar'"):
+        problem("scalar/kepler/e0.5/M1").solve(adopt.AutoFiniteDiff(), route="scipy")
