@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import RESULTS_DIR, environment, parse_sizes, setup_frameworks  # noqa: E402
 
 from adopt._sparse.detectors import TracerSparsityDetector  # noqa: E402
-from adopt._sparse_bench import brusselator_for  # noqa: E402
+from adopt.problems import brusselator_for  # noqa: E402
 
 TOOLS = ("numpy", "torch", "jax", "asdex")
 SIZES = (10_000, 100_000, 1_000_000)

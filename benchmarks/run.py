@@ -21,12 +21,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by `adopt bench` from a checkout
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by `adopt bench` or a test
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import dense_cases as cases  # noqa: E402
 from _harness import parse_sizes, parser, report, setup_frameworks  # noqa: E402
-
-from adopt import _bench  # noqa: E402
 
 QUICK_SIZES = (10, 1000)
 QUICK_MATRIX_SIZES = (10, 100)
@@ -40,24 +39,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(default 10,100,1000; quick 10,100)")
     args = p.parse_args(argv)
     setup_frameworks()
-    sizes = args.sizes or (QUICK_SIZES if args.quick else _bench.DEFAULT_SIZES)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else cases.DEFAULT_SIZES)
     if args.matrix_sizes:
         matrix = args.matrix_sizes
     elif args.sizes:
         matrix = tuple(n for n in args.sizes if n <= 1000) or (10,)
     else:
-        matrix = QUICK_MATRIX_SIZES if args.quick else _bench.DEFAULT_MATRIX_SIZES
-    select = dict(backends=args.backends or _bench.BACKENDS,
-                  operators=args.operators or _bench.VECTOR_OPERATORS + _bench.MATRIX_OPERATORS
-                  + _bench.SCALAR_OPERATORS)
-    _validate(select["backends"], _bench.BACKENDS, "backend")
-    _validate(select["operators"], _bench.VECTOR_OPERATORS + _bench.MATRIX_OPERATORS
-              + _bench.SCALAR_OPERATORS, "operator")
-    specs = _bench.dense_specs(**select, sizes=sizes, matrix_sizes=matrix,
+        matrix = QUICK_MATRIX_SIZES if args.quick else cases.DEFAULT_MATRIX_SIZES
+    select = dict(backends=args.backends or cases.BACKENDS,
+                  operators=args.operators or cases.VECTOR_OPERATORS + cases.MATRIX_OPERATORS
+                  + cases.SCALAR_OPERATORS)
+    _validate(select["backends"], cases.BACKENDS, "backend")
+    _validate(select["operators"], cases.VECTOR_OPERATORS + cases.MATRIX_OPERATORS
+              + cases.SCALAR_OPERATORS, "operator")
+    specs = cases.dense_specs(**select, sizes=sizes, matrix_sizes=matrix,
                                numpy_input_n=1000 if 1000 in sizes else None)
-    skipped = _bench.dense_skipped(**select, sizes=sizes, matrix_sizes=matrix)
+    skipped = cases.dense_skipped(**select, sizes=sizes, matrix_sizes=matrix)
     return report(specs, "dense", "adopt dense benchmarks: prepared call vs bare framework",
-                  args, _bench.DENSE_NOTES, skipped)
+                  args, cases.DENSE_NOTES, skipped)
 
 
 def _validate(given: Sequence[str], allowed: Sequence[str], what: str) -> None:

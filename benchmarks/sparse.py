@@ -26,11 +26,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-import adopt
-from adopt._bench import environment, measure_all, stderr_progress
-from adopt._sparse_bench import brusselator_for
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import RESULTS_DIR as RESULTS  # noqa: E402
+from _harness import environment, measure_all, stderr_progress  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+import adopt  # noqa: E402
+from adopt.problems import brusselator_residual  # noqa: E402
 
 
 @dataclass
@@ -49,19 +50,9 @@ class Row:
         return self.call_us / self.primal_us
 
 
-# ---- the Brusselator right-hand side in each framework (shared with `adopt demo`) ----------
-def _jax_f(N: int) -> Callable:
-    return brusselator_for("jax", N)
-
-
-def _torch_f(N: int) -> Callable:
-    return brusselator_for("torch", N)
-
-
-def _np_f(N: int) -> Callable:
-    return brusselator_for("numpy", N)
-
-
+# ---- the Brusselator right-hand side ------------------------------------------------------------
+# adopt.problems.brusselator_residual(N) is written once against the array API: a fresh function
+# object per call, the same on NumPy, JAX and PyTorch. CasADi's symbolic SX needs its own copy.
 def _casadi_brusselator(N: int) -> tuple[Callable, Callable]:
     import casadi as ca
 
@@ -113,15 +104,15 @@ def jax_jacobian_rows(N: int, args: argparse.Namespace) -> list[Row]:
     n = 2 * N * N
     x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, n))
     problem = "brusselator jacobian"
-    primal = jax.jit(_jax_f(N))
+    primal = jax.jit(brusselator_residual(N))
     _block(primal(x))
 
-    f1 = _jax_f(N)
+    f1 = brusselator_residual(N)
     b = adopt.AutoSparse(adopt.AutoJAX())
     prep, t_prep = _timed(lambda: adopt.prepare_jacobian(f1, b, x))
     ours = lambda: _block(adopt.jacobian(f1, b, x, prep=prep))  # noqa: E731
 
-    f2 = _jax_f(N)
+    f2 = brusselator_residual(N)
 
     def asdex_prepare() -> Any:
         coloring = asdex.jacobian_coloring(f2, x)
@@ -132,7 +123,7 @@ def jax_jacobian_rows(N: int, args: argparse.Namespace) -> list[Row]:
     (acol, afn), t_asdex = _timed(asdex_prepare)
     theirs = lambda: _block(afn(x))  # noqa: E731
 
-    f3 = _jax_f(N)
+    f3 = brusselator_residual(N)
     P = adopt.sparsity_pattern(prep).tocoo()
     from jax.experimental import sparse as jsparse
 
@@ -147,7 +138,7 @@ def jax_jacobian_rows(N: int, args: argparse.Namespace) -> list[Row]:
     fns = [ours, theirs, sj, lambda: _block(primal(x))]
     dense_fn = None
     if n <= args.dense_limit:
-        dense_fn, t_dense = _timed(lambda: jax.jit(jax.jacfwd(_jax_f(N))))
+        dense_fn, t_dense = _timed(lambda: jax.jit(jax.jacfwd(brusselator_residual(N))))
         _, t_dense2 = _timed(lambda: _block(dense_fn(x)))
         fns.append(lambda: _block(dense_fn(x)))
     times = measure_all(fns, blocks=args.blocks, min_time=args.min_time)
@@ -168,7 +159,7 @@ def torch_jacobian_rows(N: int, args: argparse.Namespace) -> list[Row]:
 
     n = 2 * N * N
     x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, n))
-    f = _torch_f(N)
+    f = brusselator_residual(N)
     b = adopt.AutoSparse(adopt.AutoTorch())
     prep, t_prep = _timed(lambda: adopt.prepare_jacobian(f, b, x))
     fns = [lambda: adopt.jacobian(f, b, x, prep=prep), lambda: f(x)]
@@ -190,7 +181,7 @@ def numpy_jacobian_rows(N: int, args: argparse.Namespace) -> list[Row]:
 
     n = 2 * N * N
     x = np.random.default_rng(0).uniform(0, 1, n)
-    f = _np_f(N)
+    f = brusselator_residual(N)
     rows = []
     for method, scipy_method in (("forward", "2-point"), ("central", "3-point")):
         b = adopt.AutoSparse(adopt.AutoFiniteDiff(method=method))

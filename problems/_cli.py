@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence, TextIO
 import adopt
 from adopt.problems._catalog import catalog
 from adopt.problems._problem import KINDS, Outcome, Problem
-from adopt.problems._report import markdown_table, text_table
+from adopt.problems._report import markdown_table, operators_table, text_table
 
 __all__ = ["run", "BACKENDS"]
 
@@ -40,10 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=sorted(BACKENDS), action="append",
                    help="a backend to run (repeatable; default: every installed one)")
     p.add_argument("--quick", action="store_true", help="only the quick slice (small sizes)")
-    p.add_argument("--name", help="only problems whose name contains this text")
+    p.add_argument("--name", action="append", help="only problems whose name contains this text "
+                   "(repeatable: any of them)")
     p.add_argument("--plot", metavar="FILE", help="write convergence histories and a sparsity "
                    "pattern with its coloring to FILE (needs matplotlib)")
-    p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table, and which operators "
+                   "each algorithm called, as Markdown to FILE")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.add_argument("--quiet", action="store_true", help="print nothing; the exit code tells")
@@ -88,7 +90,7 @@ def _enable_x64() -> None:
 
 def _select(args: argparse.Namespace) -> list[Problem]:
     return [p for p in catalog(args.kind) if (not args.quick or p.quick)
-            and (args.name is None or args.name in p.name)]
+            and (args.name is None or any(n in p.name for n in args.name))]
 
 
 def _solve_all(problems: list[Problem], backends: dict[str, Any], progress: _Progress
@@ -99,7 +101,7 @@ def _solve_all(problems: list[Problem], backends: dict[str, Any], progress: _Pro
             progress.step(f"{p.name} {label}")
             try:
                 outcomes.append(p.solve(b))
-            except NotImplementedError as e:
+            except (NotImplementedError, adopt.MissingDependencyError) as e:
                 notes.append(f"not run: {e}")
             except Exception as e:  # noqa: BLE001 - reported as a failure with its traceback
                 tb = traceback.format_exception_only(type(e), e)[-1].strip()
@@ -109,7 +111,8 @@ def _solve_all(problems: list[Problem], backends: dict[str, Any], progress: _Pro
 
 def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run ``adopt problems`` with the command-line arguments ``argv``; the exit code is 0 when
-    every solve succeeded (problems a backend cannot reach are listed, not counted)."""
+    every solve succeeded (problems a backend cannot reach, and those whose solver is not
+    installed, are listed as not run, not counted)."""
     args = _parser().parse_args(argv)
     out = out or sys.stdout
     _enable_x64()
@@ -132,7 +135,7 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         out.write("".join(n + "\n" for n in notes))
     if args.markdown:
         with open(args.markdown, "w") as fh:
-            fh.write(markdown_table(outcomes))
+            fh.write(markdown_table(outcomes) + "\n" + operators_table(outcomes))
     if args.plot:
         from adopt.problems._plot import plot
 

@@ -58,6 +58,9 @@ class Problem:
         The Jacobian or Hessian is sparse: the routes wrap the backend in ``AutoSparse``.
     options : mapping
         Default options of the route (method, iteration limits, integrator tolerances).
+    fd_options : mapping
+        Options that replace ``options`` on ``AutoFiniteDiff`` (a looser stopping test where
+        difference quotients cannot meet the exact one).
     quick : bool
         Part of the quick slice (``adopt problems --quick``, the tests): small and fast.
     unreachable : mapping
@@ -101,6 +104,7 @@ class Problem:
     t_breaks: tuple[float, ...] = ()
     sparse: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    fd_options: Mapping[str, Any] = field(default_factory=dict)
     quick: bool = True
     unreachable: Mapping[str, str] = field(default_factory=dict)
     solver: Callable[..., Any] | None = None
@@ -128,10 +132,14 @@ class Problem:
 
     def tolerance(self, backend: Any) -> float:
         """The tolerance on :attr:`Outcome.error` that applies to ``backend``."""
-        dense = backend.dense if isinstance(backend, adopt.AutoSparse) else backend
-        if isinstance(dense, adopt.AutoFiniteDiff) and self.fd_rtol is not None:
+        if _finite_differences(backend) and self.fd_rtol is not None:
             return self.fd_rtol
         return self.rtol
+
+    def options_for(self, backend: Any) -> dict[str, Any]:
+        """The route's default options on ``backend``: :attr:`options`, updated by
+        :attr:`fd_options` for finite differences."""
+        return {**self.options, **(self.fd_options if _finite_differences(backend) else {})}
 
     def error(self, solution: np.ndarray) -> float:
         """The largest componentwise relative deviation of ``solution`` from the reference.
@@ -182,6 +190,20 @@ class Problem:
         from adopt.problems._solve import solve
 
         return solve(self, backend, **options)
+
+
+#: the labels of the finite-difference backends, as ``Problem.unreachable`` keys them
+FD_LABELS = ("AutoFiniteDiff", "AutoFiniteDiff(forward)", "AutoFiniteDiff(complex)")
+
+
+def fd_unreachable(why: str) -> dict[str, str]:
+    """``Problem.unreachable`` for every finite-difference backend, with the reason ``why``."""
+    return dict.fromkeys(FD_LABELS, why)
+
+
+def _finite_differences(backend: Any) -> bool:
+    dense = backend.dense if isinstance(backend, adopt.AutoSparse) else backend
+    return isinstance(dense, adopt.AutoFiniteDiff)
 
 
 @dataclass(frozen=True)

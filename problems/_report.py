@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 from adopt.problems._problem import Outcome
 
-__all__ = ["markdown_table", "text_table", "HEADER"]
+__all__ = ["markdown_table", "operators_table", "text_table", "HEADER"]
 
 HEADER = ("problem", "backend", "method", "outcome", "error", "tolerance", "iterations", "f evals",
           "derivative calls", "time [s]", "operators")
@@ -48,3 +48,29 @@ def text_table(outcomes: Iterable[Outcome]) -> str:
     rows = [list(HEADER)] + [_row(o) for o in outcomes]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows) + "\n"
+
+
+def operators_table(outcomes: Iterable[Outcome]) -> str:
+    """Which adopt operators each algorithm called, as recorded over ``outcomes``: a Markdown
+    table with one row per method (``lm``, ``newton/sparse``, ``rodas``, ...), the operators its
+    runs called, and on which backends and how many problems it ran.
+
+    Examples
+    --------
+    >>> import adopt
+    >>> from adopt.problems import problem
+    >>> from adopt.problems._report import operators_table
+    >>> out = problem("scalar/kepler/e0.5/M1").solve(adopt.AutoFiniteDiff())
+    >>> operators_table([out]).splitlines()[2]
+    '| halley | derivative, second_derivative | AutoFiniteDiff | 1 |'
+    """
+    rows: dict[str, tuple[set, set, set]] = {}
+    for o in outcomes:
+        ops, backends, problems = rows.setdefault(o.method, (set(), set(), set()))
+        ops |= o.operators
+        backends.add(o.backend)
+        problems.add(o.problem)
+    lines = ["| algorithm (method) | operators called | backends | problems |", "|---|---|---|---|"]
+    lines += [f"| {m} | {', '.join(sorted(ops))} | {', '.join(sorted(b))} | {len(p)} |"
+              for m, (ops, b, p) in sorted(rows.items())]
+    return "\n".join(lines) + "\n"

@@ -10,7 +10,8 @@ least_squares  "lm", "gn"              Levenberg–Marquardt / Gauss–Newton;
 root           "newton", "jfnk"        Newton on ``jacobian`` (sparse LU for sparse
                                        problems) / Newton–Krylov; ``precondition=False``
                                        drops the problem's preconditioner
-minimize       "newton", "newton-cg"   exact Hessian (sparse for sparse problems) / hvp
+minimize       "newton", "newton-cg",  exact Hessian (sparse for sparse problems) / hvp /
+               "lbfgs"                 L-BFGS on the gradient alone (``memory``)
 ode            "rodas"                 RODAS; ``rtol``, ``atol``, ``h0``, ``max_steps``
 scalar         "halley"                Halley's method
 ============== ======================= ===============================================
@@ -83,10 +84,11 @@ def _root(p: Problem, backend: Any, opts: dict) -> tuple[alg.Result, str]:
 
 
 def _minimize(p: Problem, backend: Any, opts: dict) -> tuple[alg.Result, str]:
-    method = _check(opts.pop("method", "newton"), ("newton", "newton-cg"))
-    if method == "newton-cg":
+    method = _check(opts.pop("method", "newton"), ("newton", "newton-cg", "lbfgs"))
+    if method != "newton":
         _matrix_free(opts, method)
-        return alg.newton_cg(p.fun, backend, p.x0, **opts), method
+        run = alg.newton_cg if method == "newton-cg" else alg.lbfgs
+        return run(p.fun, backend, p.x0, **opts), method
     b = _sparse(p, backend, opts)
     return alg.newton_minimize(p.fun, b, p.x0, **opts), "newton" + ("/sparse" if b is not backend else "")
 
@@ -135,7 +137,7 @@ def _verdict(p: Problem, res: alg.Result, error: float, tol: float, value: float
     return True, res.message
 
 
-def _route(problem: Problem, route: str, options: dict) -> tuple[Route, dict]:
+def _route(problem: Problem, backend: Any, route: str, options: dict) -> tuple[Route, dict]:
     """The function that runs ``route`` for this problem, and its options."""
     if route == "scipy":
         from adopt.problems._scipy_route import solve_scipy
@@ -147,7 +149,7 @@ def _route(problem: Problem, route: str, options: dict) -> tuple[Route, dict]:
     run = problem.solver or _ROUTES.get(problem.kind)
     if run is None:
         raise NotImplementedError(f"{problem.name}: no adopt route for kind {problem.kind!r}")
-    return run, {**problem.options, **options}
+    return run, {**problem.options_for(backend), **options}
 
 
 def solve(problem: Problem, backend: Any, *, route: str = "adopt", **options: Any) -> Outcome:
@@ -170,7 +172,7 @@ def solve(problem: Problem, backend: Any, *, route: str = "adopt", **options: An
     dense = backend.dense if isinstance(backend, adopt.AutoSparse) else backend
     if reason := problem.unreachable.get(backend_label(dense)):
         raise NotImplementedError(f"{problem.name} on {backend_label(backend)}: {reason}")
-    run, opts = _route(problem, route, options)
+    run, opts = _route(problem, backend, route, options)
     with record_operators() as calls:
         t0 = time.perf_counter()
         res, method = run(problem, backend, opts)

@@ -26,7 +26,7 @@ import numpy as np
 
 from adopt.problems._arrayapi import namespace
 from adopt.problems._data import load
-from adopt.problems._problem import Problem
+from adopt.problems._problem import Problem, fd_unreachable
 
 __all__ = ["problems", "system", "least_squares", "extended_rosenbrock", "SYSTEMS"]
 
@@ -176,6 +176,10 @@ def extended_rosenbrock(n: int, kind: str = "root") -> Problem:
         source=f"{d['definition_source']}; analytic root (all ones)", sparse=True,
         quick=n <= 1000 if kind == "root" else n <= 100,
         options={"matrix_free": True} if kind == "least_squares" else {},
+        unreachable=fd_unreachable(
+            f"finite differences have no reverse mode: each pullback (J^T w) costs {n} evaluations "
+            "of the residual, and matrix-free Levenberg–Marquardt needs thousands of them; use "
+            "AutoJAX or AutoTorch") if kind == "least_squares" and n > 1000 else {},
     )
 
 

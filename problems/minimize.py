@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from adopt.problems._arrayapi import namespace
-from adopt.problems._problem import Problem
+from adopt.problems._problem import Problem, fd_unreachable
 from adopt.problems.mgh import _extended_rosenbrock
 
 __all__ = ["problems", "rosenbrock_ext", "powell_ext", "variably_dimensioned"]
@@ -70,6 +70,10 @@ def rosenbrock_ext(n: int) -> Problem:
         reference=np.ones(n), rtol=RTOL, fd_rtol=FD_RTOL,
         source=f"{_MGH}, problems 1 and 21; analytic minimiser (all ones)", sparse=n > 2,
         quick=n <= 100, options={"method": "newton" if n <= 1000 else "newton-cg"},
+        unreachable=fd_unreachable(
+            f"finite differences have no reverse mode: each gradient costs {2 * n} evaluations of "
+            "f and each Hessian-vector product two gradients, and Newton–CG needs hundreds of "
+            "them; use AutoJAX or AutoTorch") if n > 1000 else {},
     )
 
 

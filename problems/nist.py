@@ -26,7 +26,7 @@ import numpy as np
 
 from adopt.problems._arrayapi import namespace
 from adopt.problems._data import load
-from adopt.problems._problem import Problem
+from adopt.problems._problem import Problem, fd_unreachable
 
 __all__ = ["problems", "dataset", "DATASETS"]
 
@@ -124,7 +124,7 @@ def _unreachable(name: str) -> dict[str, str]:
     why = (f"SciPy's finite-difference step rule (h ~ max(1, |b|) times eps^(1/3), or eps^(1/2)) "
            f"gives steps far larger than {_SMALL_PARAMETERS[name]}, so the Jacobian's difference "
            "quotients are wrong; use an AD backend or AutoFiniteDiff(method='complex', rel_step=1e-20)")
-    return {label: why for label in ("AutoFiniteDiff", "AutoFiniteDiff(forward)", "AutoFiniteDiff(complex)")}
+    return fd_unreachable(why)
 
 
 def residual(model: Model, x: np.ndarray, y: np.ndarray) -> Callable[[Any], Any]:

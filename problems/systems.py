@@ -13,7 +13,8 @@
 - **SciPy's newton_krylov docstring example**: a double root with a singular Jacobian, so the
   measure is the residual, not the distance to (2/3, 2/3).
 - :func:`brusselator_residual`: the sparse-AD benchmark's 2D Brusselator right-hand side, the one
-  definition that benchmarks and tests share.
+  definition that benchmarks and tests share (:func:`brusselator_for` gives a fresh function
+  object per call, for benchmarks).
 
 Both PDE problems offer a preconditioner for Newton–Krylov from problem knowledge: the exact
 inverse of their discrete Laplacian (a fast sine transform), as in SciPy's tutorial.
@@ -40,7 +41,7 @@ from adopt.problems._data import load
 from adopt.problems._problem import Problem
 
 __all__ = ["problems", "bratu", "integro_pde", "newton_krylov_example", "brusselator_residual",
-           "laplacian_inverse", "bratu_subgrid"]
+           "brusselator_for", "laplacian_inverse", "bratu_subgrid"]
 
 _SCIPY = "scipy/scipy@3dbf660a919b1479cdf30d533176053b428d08d3"
 BRATU_SIZES = ((16, 6.0), (16, 6.8), (64, 6.0), (64, 6.8), (256, 6.0), (256, 6.8))
@@ -192,6 +193,35 @@ def brusselator_residual(N: int) -> Callable[[Any], Any]:
         return xp.concat([xp.reshape(du, (-1,)), xp.reshape(dv, (-1,))])
 
     return f
+
+
+#: the frameworks :func:`brusselator_for` accepts
+FRAMEWORKS = ("jax", "torch", "numpy")
+
+
+def brusselator_for(framework: str, N: int) -> Callable[[Any], Any]:
+    """A fresh Brusselator function object (:func:`brusselator_residual`) for ``framework``.
+
+    The function is written once against the array API, so the same code serves every
+    framework; ``framework`` ("jax", "torch" or "numpy") is checked, and each call returns a
+    new function object, so that benchmarks that cache by function identity measure a cold
+    preparation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from adopt.problems import brusselator_for
+    >>> f, g = brusselator_for("numpy", 4), brusselator_for("numpy", 4)
+    >>> f is not g, f(np.ones(32)).shape
+    (True, (32,))
+    >>> brusselator_for("tensorflow", 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: brusselator_for: framework must be one of ('jax', 'torch', 'numpy'); got 'tensorflow'
+    """
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"brusselator_for: framework must be one of {FRAMEWORKS}; got {framework!r}")
+    return brusselator_residual(N)
 
 
 def _periodic_laplacian(xp: Any, w: Any) -> Any:

@@ -473,6 +473,28 @@ class Derivatives:
         self.njvp += 1
         return self._e.jvp(self._e.point(x), v, self._contexts(args))
 
+    def jvp_at(self, x: np.ndarray, *args: Any) -> Callable[[np.ndarray], np.ndarray]:
+        """``v -> J(x) @ v`` for many ``v`` at one ``x``: each product one prepared pushforward,
+        with the point and the arguments converted once here. Each product counts in ``njvp``.
+
+        Examples
+        --------
+        >>> import numpy as np, adopt
+        >>> from adopt.solvers import Derivatives
+        >>> d = Derivatives(lambda x: x**2, np.ones(2), adopt.AutoFiniteDiff())
+        >>> jv = d.jvp_at(np.array([1.0, 3.0]))
+        >>> jv(np.array([1.0, 1.0])).round(6), d.njvp
+        (array([2., 6.]), 1)
+        """
+        e, C = self._e, self._contexts(args)
+        z = e.point(np.array(x, dtype=np.float64))
+
+        def jvp(v: np.ndarray) -> np.ndarray:
+            self.njvp += 1
+            return e.jvp(z, v, C)
+
+        return jvp
+
     def linearize(self, x: np.ndarray, *args: Any) -> Callable[[np.ndarray], np.ndarray]:
         """``v -> J(x) @ v`` for many ``v`` at one ``x`` (a Newton-Krylov step).
 

@@ -29,10 +29,13 @@ def kind_of(a: Any) -> str:
 
 
 def to_numpy(a: Any) -> np.ndarray:
-    """Any array (or scalar) as a writeable float64 NumPy array, copying only when needed."""
-    if kind_of(a) == "torch":
+    """Any array (or scalar) as a writeable float64 NumPy array, copying only when needed
+    (a JAX array's buffer is read-only: one copy, made by ``np.array``)."""
+    if not isinstance(a, np.ndarray):
+        if kind_of(a) != "torch":
+            return np.array(a, dtype=np.float64)
         a = a.detach().cpu().numpy()
-    out = np.asarray(a, dtype=np.float64)
+    out = a if a.dtype == np.float64 else a.astype(np.float64)
     return out if out.flags.writeable else out.copy()
 
 

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import adopt
+from adopt.problems import brusselator_residual
 from adopt.testing._sparse import check_sparse_backend, sparse_scenarios
 
 jax = pytest.importorskip("jax")
@@ -62,29 +63,10 @@ def test_sparse_hessians(name, symmetric, triangle):
     assert check_sparse_backend(sparse, HESS, convert=conv, rtol=rtol, atol=atol) == 2 * len(HESS)
 
 
-def _brusselator(N, xp):
-    def f(x):
-        u = xp.reshape(x[: N * N], (N, N))
-        v = xp.reshape(x[N * N:], (N, N))
-        lap = lambda w: (xp.roll(w, 1, 0) + xp.roll(w, -1, 0) + xp.roll(w, 1, 1)  # noqa: E731
-                         + xp.roll(w, -1, 1) - 4 * w)
-        du = 1.0 + u**2 * v - 4.4 * u + 10.0 * lap(u)
-        dv = 3.4 * u - u**2 * v + 10.0 * lap(v)
-        return xp.concatenate([xp.reshape(du, (-1,)), xp.reshape(dv, (-1,))])
-
-    return f
-
-
 @pytest.mark.parametrize("framework", ["numpy", "jax", "torch"])
 def test_brusselator_colors_and_values(framework):
     N = 8
-    xp = {"numpy": np, "jax": jnp, "torch": None}[framework]
-    if framework == "torch":
-        import types
-
-        xp = types.SimpleNamespace(reshape=torch.reshape, roll=lambda a, s, d: torch.roll(a, s, d),
-                                   concatenate=torch.cat)
-    f = _brusselator(N, xp)
+    f = brusselator_residual(N)
     dense = {"numpy": FD, "jax": adopt.AutoJAX(), "torch": adopt.AutoTorch()}[framework]
     conv = {"numpy": lambda a: a, "jax": jnp.asarray, "torch": torch.from_numpy}[framework]
     x = conv(np.random.default_rng(0).uniform(0, 1, 2 * N * N))

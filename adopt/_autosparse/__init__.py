@@ -7,9 +7,12 @@ The algorithms it uses — sparsity detection by tracing, and graph coloring —
 through :func:`adopt.operators._common.register`, not by import.
 
 Modules: ``pattern`` (detection at preparation), ``jacobian`` (column, row and mixed-mode
-colorings), ``hessian`` (star and acyclic colorings), ``prepare`` (seeds, the compiled or captured
-call), ``formats`` (the output types), ``info`` (what a prep knows, and its public readers),
-``dense_detector``.
+colorings), ``hessian`` (star and acyclic colorings): each colors the pattern with
+:func:`adopt._sparse.coloring.color` and uses the result's seeds, index maps and decompression;
+``ops`` (the decompression's array operations in JAX and PyTorch, native arrays made once),
+``prepare`` (the compiled or captured call, index maps as arguments), ``shard`` (the colors over
+``jax.devices()``), ``formats`` (the output types), ``info`` (what a prep knows, and its public
+readers), ``dense_detector``.
 """
 
 from adopt._autosparse.dense_detector import DenseSparsityDetector

@@ -11,22 +11,13 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from adopt._arrays import array_kind, converter, to_numpy
+from adopt._arrays import array_kind, to_numpy
 from adopt.backends.wrappers import AutoSparse
 from adopt._autosparse.info import SparseInfo
+from adopt._autosparse.ops import native
 from adopt.operators._common import Setup
 
-__all__ = ["format_name", "formatter", "constant"]
-
-
-def constant(kind: str, a: np.ndarray) -> Any:
-    """A NumPy constant of a prep as a native array; for JAX by ``device_put``, which unlike
-    ``jnp.asarray`` compiles nothing (that costs ~10-60 ms per new shape at preparation)."""
-    if kind == "jax":
-        import jax
-
-        return jax.device_put(a)
-    return converter("numpy", kind)(a)
+__all__ = ["format_name", "formatter"]
 
 
 def format_name(s: Setup, backend: AutoSparse) -> str:
@@ -38,16 +29,16 @@ def formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int,
     rows, cols = info.rows, info.cols
     if fmt == "values":
         return lambda v: v
-    if fmt == "dense":
-        return lambda v: _dense(v, rows, cols, shape)
+    if fmt == "dense":  # writable copies: torch indexes with NumPy arrays it may not share
+        rows_w, cols_w = np.array(rows), np.array(cols)
+        return lambda v: _dense(v, rows_w, cols_w, shape)
     if fmt in ("csr", "csc", "coo"):
         return _scipy_formatter(fmt, rows, cols, shape)
     if fmt == "bcoo":
         from jax.experimental import sparse as jsparse
         import jax.numpy as jnp
 
-        itype = np.int32 if max(shape) < 2**31 else np.int64  # half the bytes each call returns
-        idx = constant("jax", np.stack([rows, cols], axis=1).astype(itype))
+        idx = native("jax", np.stack([rows, cols], axis=1))  # int32 where it fits: half the bytes
         return lambda v: jsparse.BCOO((jnp.asarray(v), idx), shape=shape, indices_sorted=True,
                                       unique_indices=True)
     import torch

@@ -8,22 +8,47 @@ import numpy as np
 import scipy.sparse as sp
 
 from adopt._prep import Prep
+from adopt._sparse.coloring import Coloring
 
 __all__ = ["SparseInfo", "sparsity_pattern", "ncolors", "column_colors", "row_colors"]
 
 
 @dataclass(frozen=True, eq=False)
 class SparseInfo:
-    """The sparse facts of a prep: pattern, colors and the structure of the output."""
+    """The sparse facts of a prep: the detected pattern and the coloring result, which holds the
+    colors and the structure of the output (its ``rows``, ``cols``, in their stable order)."""
 
     pattern: sp.csr_array
-    mode: str                          # "forward", "reverse", "mixed", "star" or "acyclic"
-    column_colors: np.ndarray | None
-    row_colors: np.ndarray | None
-    ncolors: int
-    rows: np.ndarray                   # the structure of the output, in its stable order
-    cols: np.ndarray
+    coloring: Coloring
 
+    @property
+    def mode(self) -> str:
+        """How the products are made: "forward", "reverse", "mixed", "star" or "acyclic"."""
+        return _MODES[self.coloring.kind]
+
+    @property
+    def column_colors(self) -> np.ndarray | None:
+        return self.coloring.column_colors
+
+    @property
+    def row_colors(self) -> np.ndarray | None:
+        return self.coloring.row_colors
+
+    @property
+    def ncolors(self) -> int:
+        return self.coloring.ncolors
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.coloring.rows
+
+    @property
+    def cols(self) -> np.ndarray:
+        return self.coloring.cols
+
+
+_MODES = {"column": "forward", "row": "reverse", "bicoloring": "mixed", "star": "star",
+          "acyclic": "acyclic"}
 
 
 def _info(prep: Prep, what: str):  # noqa: ANN202 - returns the private SparseInfo
@@ -70,9 +95,9 @@ def column_colors(prep: Prep) -> np.ndarray | None:
     Examples
     --------
     >>> import numpy as np, adopt
-    >>> prep = adopt.prepare_jacobian(lambda x: 2 * x, adopt.AutoSparse(adopt.AutoFiniteDiff()), np.ones(3))
-    >>> adopt.column_colors(prep)
-    array([0, 0, 0])
+    >>> f = lambda x: x[1:] * x[:-1]  # a bidiagonal Jacobian: alternate columns share a color
+    >>> adopt.column_colors(adopt.prepare_jacobian(f, adopt.AutoSparse(adopt.AutoFiniteDiff()), np.ones(4)))
+    array([0, 1, 0, 1])
     """
     return _info(prep, "column_colors").column_colors
 
@@ -83,8 +108,8 @@ def row_colors(prep: Prep) -> np.ndarray | None:
     Examples
     --------
     >>> import numpy as np, adopt
-    >>> prep = adopt.prepare_jacobian(lambda x: 2 * x, adopt.AutoSparse(adopt.AutoFiniteDiff()), np.ones(3))
-    >>> adopt.row_colors(prep) is None
+    >>> forward = adopt.AutoSparse(adopt.AutoFiniteDiff())  # finite differences: forward mode
+    >>> adopt.row_colors(adopt.prepare_jacobian(np.sin, forward, np.ones(3))) is None
     True
     """
     return _info(prep, "row_colors").row_colors

@@ -1,38 +1,52 @@
-"""What every sparse prep shares: seeds, the compiled (or captured) call, and the prep itself."""
+"""What every sparse prep shares: the compiled (or captured) call over its prepared maps, and
+the prep itself."""
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from typing import Any, Callable
 
-import numpy as np
-
-from adopt._arrays import array_kind, numpy_dtype
+from adopt._arrays import array_kind
 from adopt._prep import Prep
-from adopt._autosparse.formats import constant, format_name, formatter
+from adopt._autosparse.formats import format_name, formatter
 from adopt._autosparse.info import SparseInfo
 from adopt._autosparse.pattern import guard
 from adopt.backends.wrappers import AutoSparse
 from adopt.operators._common import Setup
 
-__all__ = ["seeds", "finish", "captures", "count", "concat"]
+__all__ = ["finish", "captures", "seed_argument"]
+
+#: Seeds with up to this many entries are constants of the compiled call: XLA specialises the
+#: batched products to them (2-3x faster calls on the Brusselator at n = 1e5). Larger seeds are
+#: arguments: as constants their compile time grows with colors x n (at n = 1e6 the chained
+#: Rosenbrock Hessian's compile went from 0.4 to 4.4 s CPU, the Brusselator's from 1.9 to 18 s).
+SEEDS_AS_CONSTANTS = 1 << 20
 
 
-def seeds(s: Setup, colors: np.ndarray, ncolors: int, shape: tuple[int, ...]) -> Any:
-    S = np.zeros((ncolors, colors.size), dtype=np.float64)
-    used = colors >= 0  # a negative color: a group whose products are never read
-    S[colors[used], np.flatnonzero(used)] = 1.0
-    return constant(s.outer.kind, S.astype(numpy_dtype(s.given.x)).reshape((ncolors, *shape)))
+def seed_argument(S: Any) -> Any:
+    """``S`` itself when it is too large to be a constant of a compiled call, else ``None``:
+    the seeds that ``h((maps, seeds), x, *c)`` receives as ``seeds`` (see :data:`SEEDS_AS_CONSTANTS`)."""
+    size = sum(math.prod(a.shape) for a in (S if isinstance(S, tuple) else (S,)))
+    return S if size > SEEDS_AS_CONSTANTS else None
 
 
-def finish(s: Setup, backend: AutoSparse, h: Callable, info: SparseInfo, shape: tuple[int, int]) -> Prep:
-    """Compile the plain form at preparation, and the value form at its first call: an unused
+def finish(s: Setup, backend: AutoSparse, h: Callable, maps: Any, info: SparseInfo,
+           shape: tuple[int, int]) -> Prep:
+    """The prep of ``h(maps, x, *c) -> (*heads, nonzeros)``; the index maps are native arrays
+    made once, passed to a compiled ``h`` as arguments (small seeds stay constants of ``h``,
+    large ones travel with the maps: :func:`seed_argument`).
+
+    The plain form is compiled at preparation, the value form at its first call: an unused
     value output costs a JAX call ~10%, and a second compilation would double preparation.
-    JAX-in, JAX-out formats are built inside the jit."""
+    A dense JAX output is built inside the jit; every other format wraps the nonzeros around
+    the structure made once (a BCOO built inside would copy its indices into every result).
+    """
     fmt = formatter(s, backend, info, shape)
-    inside = s.outer.kind == "jax" and array_kind(s.given.x) == "jax" and format_name(s, backend) in ("bcoo", "dense")
+    inside = s.outer.kind == "jax" and array_kind(s.given.x) == "jax" and format_name(s, backend) == "dense"
     pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
-    run_both = s.runner(_compiled(s, s.core(h, 0, pick), eager=False))
-    run_only = s.runner(_compiled(s, s.core(h, 0, lambda r: pick(r)[-1]), eager=True))
+    run_both = s.runner(_prepared(s, h, maps, pick, eager=False))
+    run_only = s.runner(_prepared(s, h, maps, lambda r: pick(r)[-1], eager=True))
     out = (lambda v: v) if inside else fmt
 
     def run(x: Any, T: tuple, cs: tuple) -> Any:
@@ -50,11 +64,19 @@ def captures(s: Setup) -> bool:
     return s.given.warm and not s.outer.compiles and s.outer.captures(s.cvals)
 
 
-def _compiled(s: Setup, core: Callable, eager: bool) -> Callable:
-    """The prepared form of ``core``: compiled (JAX), or captured as a graph (PyTorch, where a
-    sparse prep's structure is static) at preparation (``eager``) or at its first call."""
+def _prepared(s: Setup, h: Callable, maps: Any, pick: Callable, eager: bool) -> Callable:
+    """``(x, *c) -> pick(h(maps, x, *c))``: compiled with ``maps`` as an argument (JAX), or
+    with ``maps`` bound and captured as a graph (PyTorch, where a sparse prep's structure is
+    static) at preparation (``eager``) or at its first call."""
+    if s.outer.compiles:
+        compiled = s.compile(lambda a, x, *c: pick(h(a, x, *c)), maps, s.x, *s.cvals, eager=eager)
+        return partial(compiled, maps)
+
+    def core(x: Any, *c: Any) -> Any:
+        return pick(h(maps, x, *c))
+
     if not captures(s):
-        return s.compile(core, s.x, *s.cvals, eager=eager)
+        return core
     if eager:
         return s.outer.capture(core, s.x, *s.cvals) or core
     chosen: list[Callable] = []
@@ -65,21 +87,3 @@ def _compiled(s: Setup, core: Callable, eager: bool) -> Callable:
         return chosen[0](*args)
 
     return first
-
-
-def count(colors: np.ndarray) -> int:
-    return int(colors.max()) + 1 if colors.size else 0
-
-
-def concat(impl: Any) -> Callable[[list], Any]:
-    if impl.kind == "jax":
-        import jax.numpy as jnp
-
-        return jnp.concatenate
-    if impl.kind == "torch":
-        import torch
-
-        return torch.cat
-    return np.concatenate
-
-

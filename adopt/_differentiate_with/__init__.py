@@ -190,7 +190,7 @@ def _torch_shape(f: Callable[..., Any], shape: tuple[int, ...], dtype: np.dtype)
 
 
 def _numpy_shape(f: Callable[..., Any], shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:
-    from adopt._sparse.detect_numpy import _run
+    from adopt._sparse.detection.numpy import run as _run
 
     _, _, y = _run(f, np.empty(shape, dtype), (), hessian=False)
     return np.shape(y)

@@ -50,26 +50,54 @@ def _bind(op: str, *args: Any, node: Node, batch: int, x_batched: bool) -> list[
 
 # ---- evaluation ------------------------------------------------------------------------------
 def _host(op: str, node: Node, batch: int, x_batched: bool) -> Callable[..., tuple[np.ndarray, ...]]:
-    """The host function of ``op``: NumPy (or jax) arrays in, NumPy arrays of the node's dtype
-    out. A read-only buffer is copied for torch, which wants writable memory."""
-    inner = node.backend.framework
-    to_inner = _torch_input if inner == "torch" else converter("numpy", inner)
-    to_numpy = converter(inner, "numpy")
+    """The host function of ``op``: the NumPy arrays XLA passes in, NumPy arrays of the node's
+    dtype out. Everything that does not depend on the values is resolved here, once per
+    compiled call site, so that a call is the inner backend's prepared operator plus one
+    zero-copy view per array (and one copy of each input for torch, see
+    :func:`_torch_converters`)."""
+    to_inner, to_numpy = _converters(node.backend.framework)
     run = node.runner(op, batch, x_batched)
     dtype = node.dtype
 
-    def host(*args: Any, **_: Any) -> tuple[np.ndarray, ...]:
-        res = run(*(to_inner(np.asarray(a)) for a in args))
-        return tuple(np.asarray(to_numpy(r), dtype=dtype) for r in res)
+    if OPS[op] == 1:
+        def host(x: np.ndarray, **_: Any) -> tuple[np.ndarray, ...]:
+            return tuple([np.asarray(to_numpy(r), dtype=dtype) for r in run(to_inner(x))])
+    else:
+        def host(x: np.ndarray, t: np.ndarray, **_: Any) -> tuple[np.ndarray, ...]:
+            return tuple([np.asarray(to_numpy(r), dtype=dtype)
+                          for r in run(to_inner(x), to_inner(t))])
 
     return host
 
 
-def _torch_input(a: np.ndarray) -> Any:
-    """A host buffer as a tensor: zero-copy when writable (torch wants writable memory)."""
+def _converters(inner: str) -> tuple[Callable[[Any], Any], Callable[[Any], np.ndarray]]:
+    """NumPy -> the inner framework's arrays, and back."""
+    if inner == "torch":
+        return _torch_converters()
+    return converter("numpy", inner), converter(inner, "numpy")
+
+
+def _torch_converters() -> tuple[Callable[[Any], Any], Callable[[Any], np.ndarray]]:
+    """Host buffer -> tensor and tensor -> NumPy, zero-copy.
+
+    XLA lends the callback its own buffers as read-only arrays; torch wants writable memory
+    (and ``f`` could write into its input), so an input is copied once, which costs far less
+    than evaluating ``f``. Results are viewed without a copy (``detach`` only when needed).
+    """
     import torch
 
-    return torch.from_numpy(a if a.flags.writeable else a.copy())
+    from_numpy = torch.from_numpy
+
+    def to_torch(a: np.ndarray) -> Any:
+        return from_numpy(a if a.flags.writeable else a.copy())
+
+    def to_numpy(r: Any) -> np.ndarray:
+        try:
+            return r.numpy()
+        except RuntimeError:  # requires grad, or not on the CPU
+            return r.detach().cpu().numpy()
+
+    return to_torch, to_numpy
 
 
 def _avals(op: str, node: Node, batch: int) -> list[jax.core.ShapedArray]:
@@ -78,7 +106,7 @@ def _avals(op: str, node: Node, batch: int) -> list[jax.core.ShapedArray]:
 
 
 def _impl(op: str, *args: Any, node: Node, batch: int, x_batched: bool) -> list[Any]:
-    return [jnp.asarray(r) for r in _host(op, node, batch, x_batched)(*args)]
+    return [jnp.asarray(r) for r in _host(op, node, batch, x_batched)(*map(np.asarray, args))]
 
 
 def _abstract(op: str, *avals: Any, node: Node, batch: int, x_batched: bool) -> list[Any]:

@@ -66,9 +66,9 @@ class ConservativeSparsityWarning(UserWarning):
 
 
 _FRAMEWORKS = {
-    "numpy": ("adopt._sparse.detect_numpy", "numpy"),
-    "torch": ("adopt._sparse.detect_torch", "torch"),
-    "jax": ("adopt._sparse.detect_jaxpr", "jax"),
+    "numpy": ("adopt._sparse.detection.numpy", "numpy"),
+    "torch": ("adopt._sparse.detection.torch", "torch"),
+    "jax": ("adopt._sparse.detection.jax", "jax"),
 }
 
 
@@ -133,11 +133,17 @@ class TracerSparsityDetector:
 
     def jacobian_sparsity(self, f: Callable, x: Any, *contexts: Any, framework: str) -> sp.csr_array:
         """Boolean CSR pattern of shape ``(y.size, x.size)``."""
-        return _module(framework, "TracerSparsityDetector").jacobian_sparsity(f, x, contexts)
+        return _traced(framework, f, x, contexts, hessian=False)
 
     def hessian_sparsity(self, f: Callable, x: Any, *contexts: Any, framework: str) -> sp.csr_array:
         """Boolean symmetric CSR pattern of shape ``(x.size, x.size)`` for a scalar ``f``."""
-        return _module(framework, "TracerSparsityDetector").hessian_sparsity(f, x, contexts)
+        return _traced(framework, f, x, contexts, hessian=True)
+
+
+def _traced(framework: str, f: Callable, x: Any, contexts: tuple[Any, ...], hessian: bool) -> sp.csr_array:
+    """The pattern of ``f`` traced by its framework's tracer (imported on first use)."""
+    trace, rows = _module(framework, "TracerSparsityDetector").trace(f, x, contexts, hessian=hessian)
+    return trace.pattern(rows)
 
 
 def canonical_pattern(M: Any) -> sp.csr_array:

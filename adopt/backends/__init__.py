@@ -80,8 +80,9 @@ class AutoTorch(AbstractBackend):
 
     mode: Mode = None
     framework: ClassVar[str] = "torch"
-    #: a batched forward product (torch.func.jvp under vmap) costs ~3 eager batched backward
-    #: passes on CPU: sparse Jacobians weigh column colors by it when choosing the mode
+    #: a batched forward product (torch.func.jvp under vmap) costs several eager batched
+    #: backward passes on CPU (benchmarks/results/design_choices.md): sparse Jacobians weigh
+    #: column colors by it when choosing the mode
     forward_cost: ClassVar[float] = 3.0
     has_pushforward: ClassVar[bool] = True
     has_pullback: ClassVar[bool] = True

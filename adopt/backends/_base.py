@@ -162,6 +162,10 @@ class BackendImpl(ABC):
         """``(x, T, *c) -> (g, HT)`` in the backend's best combination."""
         return None
 
+    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn | None:
+        """``(x, t, *c) -> (g, ht)`` for one unbatched tangent; see value_and_pushforward_one."""
+        return None
+
     def value_gradient_and_hvp(self, fn: NativeFn) -> NativeFn | None:
         """``(x, T, *c) -> (y, g, HT)`` from one linearisation."""
         return None

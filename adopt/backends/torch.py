@@ -1,8 +1,9 @@
 """AutoTorch implementation: the only module of adopt that imports torch.
 
-Top-level first-order reverse mode and Hessian-vector products use eager ``torch.autograd``
-(several times faster than ``torch.func`` on CPU); forward mode and every nested transform use
-``torch.func``, which composes.
+Top-level first-order reverse mode and Hessian-vector products use eager ``torch.autograd``,
+forward mode with one tangent eager dual numbers; batched forward mode and every nested
+transform use ``torch.func``, which composes. The measurements behind these choices:
+benchmarks/results/dense.md (the bare baselines) and benchmarks/results/design_choices.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _grad(y: Any, x: Any, ty: Any, *, batched: bool = False, create_graph: bool 
     if not y.requires_grad:
         shape = (ty.shape[0], *x.shape) if batched else x.shape
         return torch.zeros(shape, dtype=x.dtype)  # y does not depend on x
-    try:  # allow_unused=True would cost ~10 us per call; the unused case is the rare one
+    try:  # not allow_unused=True, which costs on every call: the unused case is the rare one
         (g,) = torch.autograd.grad(y, x, ty, is_grads_batched=batched, create_graph=create_graph,
                                    retain_graph=retain_graph)
     except RuntimeError as e:
@@ -40,6 +41,11 @@ def _grad(y: Any, x: Any, ty: Any, *, batched: bool = False, create_graph: bool 
         shape = (ty.shape[0], *x.shape) if batched else x.shape
         return torch.zeros(shape, dtype=x.dtype)
     return g
+
+
+def _shaped(a: Any, shape: Any) -> Any:
+    """``a`` reshaped to ``shape``, without a view op when it has that shape already."""
+    return a if a.shape == shape else a.reshape(shape)
 
 
 def _capturable(v: Any) -> bool:
@@ -165,7 +171,7 @@ class TorchImpl(BackendImpl):
         """``fn`` traced once by ``make_fx`` on fake tensors into an ATen graph without the dead
         branches of ``torch.func``'s transforms, with everything computed from constants alone
         folded (see ``_simplify``): a batched JVP or VJP then costs a few plain ATen calls
-        instead of functorch's per-op dispatch (about 10x faster on sparse Jacobians).
+        instead of functorch's per-op dispatch.
 
         Fake tensors carry no values, so control flow on the values of ``x`` fails the trace,
         and we keep the eager ``fn``; so do functions torch cannot trace and contexts that are
@@ -240,7 +246,7 @@ class TorchImpl(BackendImpl):
         return h_eager
 
     def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
-        """One tangent, unbatched: eager dual numbers (~3x faster than torch.func.jvp under vmap)."""
+        """One tangent, unbatched: eager dual numbers (no ``torch.func`` transform)."""
         def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
             with fwAD.dual_level():
                 y = fn(fwAD.make_dual(x, t), *c)
@@ -297,7 +303,7 @@ class TorchImpl(BackendImpl):
 
     def derivative_and_second(self, fn: NativeFn, generic: NativeFn) -> NativeFn:
         """``(x, *c) -> (y, d, dd)`` at a scalar ``x``: eager double backward when ``f`` is
-        scalar-valued (about 9x faster than nested ``torch.func`` transforms), ``generic``
+        scalar-valued (rather than nested ``torch.func`` transforms), ``generic``
         (``(x, *c) -> (d, dd)``) for array-valued ``f``."""
         def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
             xg = x.detach().requires_grad_(True)
@@ -306,25 +312,40 @@ class TorchImpl(BackendImpl):
                 return (y.detach(), *generic(x, *c))
             d = _grad(y, xg, None, create_graph=True)
             dd = _grad(d, xg, None) if d.requires_grad else torch.zeros_like(d)
-            return y.detach(), d.detach().reshape(y.shape), dd.reshape(y.shape)
+            return y.detach(), _shaped(d.detach(), y.shape), _shaped(dd, y.shape)
 
         return h
 
     def gradient_and_hvp(self, fn: NativeFn) -> NativeFn:
-        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:
+        vghv = self.value_gradient_and_hvp(fn)
+        return lambda x, T, *c: vghv(x, T, *c)[1:]
+
+    def value_gradient_and_hvp(self, fn: NativeFn) -> NativeFn:
+        """Eager double backward: one evaluation of ``f`` gives the value, the gradient (with its
+        graph) and a batch of products."""
+        def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any, Any]:
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
             g = _grad(y, xg, None, create_graph=True)
-            if T.shape[0] == 0:
-                return g.detach(), x.new_zeros((0, *x.shape))
-            batched = T.shape[0] > 1
-            HT = _grad(g, xg, T if batched else T[0], batched=batched)
-            return g.detach(), HT if batched else HT[None]
+            k = T.shape[0]
+            if k == 0:
+                return y.detach(), g.detach(), x.new_zeros((0, *x.shape))
+            HT = _grad(g, xg, T, batched=True) if k > 1 else _grad(g, xg, T[0])[None]
+            return y.detach(), g.detach(), HT
 
         return h
 
-    # torch.func.linearize traces f with make_fx at every point (0.1-0.4 s), more than the
-    # eager JVPs it would save: pushforward_at stays None and same-point pushforwards are generic.
+    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn:
+        """One tangent, unbatched: eager double backward."""
+        def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
+            xg = x.detach().requires_grad_(True)
+            g = _grad(fn(xg, *c), xg, None, create_graph=True)
+            return g.detach(), _grad(g, xg, t)
+
+        return h
+
+    # No pushforward_at: torch.func.linearize traces f with make_fx at every point, which costs
+    # more than the eager JVPs it would save, so same-point pushforwards are generic.
     # The same-point preps keep private copies of x and the contexts: the caller's arrays may be
     # changed in place afterwards (the prep then refuses the call), and must not alter its graph.
     def pullback_at(self, fn: NativeFn) -> SamePoint:

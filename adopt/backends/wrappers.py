@@ -148,7 +148,7 @@ class MixedMode:
     --------
     >>> import adopt
     >>> adopt.AutoSparse(adopt.MixedMode(adopt.AutoTorch(mode="forward"), adopt.AutoTorch(mode="reverse")))
-    AutoSparse(dense=MixedMode(forward=AutoTorch(mode='forward'), reverse=AutoTorch(mode='reverse')), sparsity_detector=None, coloring=None, format=None, triangle=None)
+    AutoSparse(dense=MixedMode(forward=AutoTorch(mode='forward'), reverse=AutoTorch(mode='reverse')), sparsity_detector=None, coloring=None, format=None, triangle=None, shard=False)
     """
 
     forward: AbstractBackend
@@ -203,6 +203,10 @@ class AutoSparse:
         Explicit zeros are kept, so the structure never changes between calls.
     triangle : {None, "lower", "upper"}
         For Hessians: return one triangle only (IPOPT wants the lower one).
+    shard : bool
+        JAX only: split the batch of colors over ``jax.devices()`` (``jax.sharding``), so that
+        several accelerators compute the compressed products in parallel (about
+        ``ceil(ncolors / devices)`` products each, then one gather); same results as unsharded.
 
     Examples
     --------
@@ -224,6 +228,7 @@ class AutoSparse:
     coloring: GreedyColoring | None = None
     format: str | None = None
     triangle: Literal["lower", "upper"] | None = None
+    shard: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.dense, (AbstractBackend, SecondOrder, MixedMode)):

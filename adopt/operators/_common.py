@@ -133,13 +133,15 @@ class Setup:
         """The prepared call: convert x, tangents and contexts in, run, convert results out.
 
         A compiled function (``jax.jit``) takes NumPy arrays as they are: its own transfer is
-        several times cheaper than a ``jnp.asarray`` first.
+        cheaper than a ``jnp.asarray`` first (benchmarks/results/dense.md).
         """
         cin, cout, cctx = self.boundary.to_native, self.boundary.from_native, self.boundary.contexts
         if self.outer.compiles and array_kind(self.given.x) == "numpy":
             cin = _identity
         plain = cin is converter("numpy", "numpy") and cout is cin
         if plain and not any(isinstance(c, Constant) and is_dynamic(c.value) for c in self.given.contexts):
+            if ntangents == 1:
+                return lambda x, T, cs: compiled(x, T[0])
             if ntangents:
                 return lambda x, T, cs: compiled(x, *T)
             return lambda x, T, cs: compiled(x)
@@ -150,11 +152,12 @@ class Setup:
 
         return run
 
-    def core(self, h: NativeFn, ntangents: int, pick: Callable[[Any], Any]) -> NativeFn:
-        """A native function of ``(x, *tangents, *cvals)`` that stacks the tangents for ``h``."""
+    def core(self, h: NativeFn, ntangents: int, pick: Callable[[Any], Any] | None = None) -> NativeFn:
+        """A native function of ``(x, *tangents, *cvals)`` that stacks the tangents for ``h``
+        and picks from its results (all of them if ``pick`` is None)."""
         stack = self.outer.stack
         if ntangents == 0:
-            return lambda x, *c: pick(h(x, *c))
+            return h if pick is None else lambda x, *c: pick(h(x, *c))
 
         def core(x: Any, *a: Any) -> Any:
             T = a[0][None] if ntangents == 1 else stack(a[:ntangents])
@@ -265,6 +268,8 @@ def _native_function(where: str, impl: BackendImpl, f: Callable[..., Any], user_
     slots = _context_slots(contexts)
     if y_user is not None:
         f = _inplace(where, impl, f, y_user, to_user)
+    if not black_box and all(kind == "dynamic" for kind, _ in slots):
+        return impl.wrap(f)  # f(x, *dynamic contexts) over the backend's arrays as it is
 
     def fn(x: Any, *dyn: Any) -> Any:
         args, it = [], iter(dyn)
@@ -352,8 +357,7 @@ def _inplace(where: str, impl: BackendImpl, f: Callable[..., Any], y_user: Any, 
             "arrays are immutable. Write f out of place (return y), or use AutoTorch() or "
             "AutoFiniteDiff()"
         )
-    native = impl.inplace(f, tuple(y_user.shape), converter(array_kind(y_user), impl.kind)(y_user).dtype)
-    return lambda x, *c: native(x, *c)
+    return impl.inplace(f, tuple(y_user.shape), converter(array_kind(y_user), impl.kind)(y_user).dtype)
 
 
 def _writes_into(where: str, f: Callable[..., Any]) -> Callable[..., Any]:
@@ -498,7 +502,10 @@ def run_op(op: Op, f: Any, backend: Any, x: Any, tangents: tuple | None, context
             _wrong_prep(op, backend, prep)
         if prep.strict:
             prep.check(op.name, f, backend, x, contexts, tangents, y)
-    res = execute(op, backend, prep, x, tangents or (), contexts, y)
+    if y is None:  # execute() inlined: this is every prepared call
+        res = (prep.run_value if op.value else prep.run)(x, tangents or (), contexts)
+    else:
+        res = execute(op, backend, prep, x, tangents or (), contexts, y)
     calls = _CALLS.get()
     if calls is not None:
         calls[op.family] += 1
@@ -587,6 +594,12 @@ def store(where: str, out: Any, result: Any) -> Any:
     """
     if out is None:
         return result
+    if _same_buffer(out, result):  # the common case, checked first with a few comparisons
+        if out.__class__ is np.ndarray:
+            np.copyto(out, result)
+        else:
+            out.copy_(result)
+        return out
     if isinstance(result, tuple):
         if not isinstance(out, tuple) or len(out) != len(result):
             raise ValueError(f"{where}: out must be a tuple of {len(result)} buffers "
@@ -603,6 +616,17 @@ def store(where: str, out: Any, result: Any) -> Any:
     else:
         out.copy_(result)
     return out
+
+
+def _same_buffer(out: Any, result: Any) -> bool:
+    """A dense NumPy or torch buffer of the result's own type, shape and dtype."""
+    t = out.__class__
+    if t is not result.__class__:
+        return False
+    if t is np.ndarray:
+        return out.shape == result.shape and out.dtype == result.dtype
+    return (array_kind(out) == "torch" and out.shape == result.shape and out.dtype == result.dtype
+            and str(out.layout) == "torch.strided")
 
 
 def _describe(a: Any) -> str:

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from adopt.backends._base import BackendImpl, NativeFn
 
 __all__ = [
-    "Shapes", "basis", "value_and_pushforward", "value_and_pullback", "value_and_jacobian",
+    "Shapes", "basis", "value_and_pushforward", "value_and_pullback", "value_and_derivative",
+    "value_and_jacobian",
     "value_and_gradient", "gradient_and_hvp", "derivative_and_second", "hessian_by_columns",
 ]
 
@@ -44,7 +45,7 @@ def basis(impl: BackendImpl, n: int, shape: tuple[int, ...], like: Any) -> Calla
     """The ``n`` unit tangents of ``shape``, as a zero-argument function.
 
     A compiling backend builds it inside the traced function, where XLA fuses it (a captured
-    ``n x n`` constant makes the batched products several times slower); the others build it
+    ``n x n`` constant is slower: benchmarks/results/design_choices.md); the others build it
     once, here, at preparation.
     """
     if impl.compiles:
@@ -81,9 +82,26 @@ def value_and_pullback(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool 
     return h
 
 
+def value_and_derivative(impl: BackendImpl, fn: NativeFn, s: Shapes) -> NativeFn:
+    """``(x, *c) -> (y, dy)`` at a scalar ``x``: the pushforward of 1, unbatched where the
+    backend has a single-tangent path (eager frameworks, where a batch of one costs)."""
+    one = impl.value_and_pushforward_one(fn)
+    if one is not None:
+        t = impl.ones(s.x_shape, s.like)
+        return lambda x, *c: one(x, t, *c)
+    vpf = value_and_pushforward(impl, fn, s)
+    T = impl.ones((1, *s.x_shape), s.like)
+
+    def h(x: Any, *c: Any) -> tuple[Any, Any]:
+        y, TY = vpf(x, T, *c)
+        return y, TY[0]
+
+    return h
+
+
 def jacobian_mode(impl: BackendImpl, s: Shapes, mode: str | None = None) -> str:
     """Forward when the backend asks for it, or has only it, or when n forward products cost no
-    more than m reverse ones (``forward_cost``: a batched torch JVP costs ~3 batched VJPs)."""
+    more than m reverse ones (``forward_cost``: a batched torch JVP costs several batched VJPs)."""
     mode = mode or impl.backend.mode or ("forward" if s.n * impl.backend.forward_cost <= s.m
                                          else "reverse")
     if not impl.backend.has_pullback:

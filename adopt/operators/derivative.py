@@ -24,14 +24,8 @@ def prepare_derivative(f: Callable[..., Any], backend: Any, x: Any, *contexts: A
     """
     s = setup("derivative", "prepare_derivative", f, backend, x, contexts, y=y, strict=strict,
               scalar_x=True)
-    vpf = d.value_and_pushforward(s.outer, s.fn, s.shapes)
-    one = s.outer.ones((1,), s.x)
-
-    def h(x: Any, *c: Any) -> tuple[Any, Any]:
-        yv, TY = vpf(x, one, *c)
-        return yv, TY[0]
-
-    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    h = d.value_and_derivative(s.outer, s.fn, s.shapes)
+    both = s.compile(s.core(h, 0), s.x, *s.cvals)
     only = s.compile(s.core(h, 0, lambda r: r[1]), s.x, *s.cvals)
     return s.prep(s.runner(only), s.runner(both))
 

@@ -25,7 +25,7 @@ def prepare_gradient(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     """
     s = setup("gradient", "prepare_gradient", f, backend, x, contexts, strict=strict, scalar_y=True)
     vg = d.value_and_gradient(s.outer, s.fn, s.shapes)
-    both = s.compile(s.core(vg, 0, lambda r: r), s.x, *s.cvals)
+    both = s.compile(s.core(vg, 0), s.x, *s.cvals)
     grad = s.compile(s.core(vg, 0, lambda r: r[1]), s.x, *s.cvals)
     return s.prep(s.runner(grad), s.runner(both))
 

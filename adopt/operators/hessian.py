@@ -41,7 +41,7 @@ def prepare_hessian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any,
     check_dense_size(s.where, "Hessian", (n, n), s.itemsize * copies * n * n)
     h = hessian_function(s)
 
-    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    both = s.compile(s.core(h, 0), s.x, *s.cvals)
     only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
     return s.prep(s.runner(only), s.runner(both))
 
@@ -60,7 +60,7 @@ def hessian_function(s: Setup) -> Any:
 
     def h(x: Any, *c: Any) -> tuple[Any, Any, Any]:
         y, g, HT = vghv(x, unit(), *c)
-        return y, g, HT.reshape(n, n)
+        return y, g, HT if HT.shape == (n, n) else HT.reshape(n, n)  # no view op if 1-D x
 
     return h
 

@@ -52,7 +52,12 @@ def prepare_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *context
     array([ 6., 12.])
     """
     return prepare_batched("hvp", "prepare_hvp", hvp_function, f, backend, x, tx, contexts,
-                           of="x", strict=strict, second_order=True)
+                           of="x", strict=strict, second_order=True, one=_one)
+
+
+def _one(s: Setup) -> Any:
+    """The backend's own single-tangent product (a plain backend only), or None."""
+    return None if isinstance(s.parts.dense, SecondOrder) else s.outer.gradient_and_hvp_one(s.fn)
 
 
 def prepare_hvp_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,
@@ -77,7 +82,7 @@ def prepare_hvp_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tupl
     array([6., 0.])
     """
     return prepare_same_point("hvp", "prepare_hvp_same_point", _at, hvp_function, f, backend, x, tx,
-                              contexts, of="x", strict=strict, second_order=True, prep=prep)
+                              contexts, of="x", strict=strict, second_order=True, prep=prep, one=_one)
 
 
 def _at(s: Setup) -> Any:

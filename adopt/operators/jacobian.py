@@ -37,7 +37,7 @@ def prepare_jacobian(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
     basis = 0 if s.outer.value_and_jacobian(s.fn) is not None else k * k  # a batch of tangents
     check_dense_size(s.where, "Jacobian", (m, n), s.itemsize * (m * n + basis))
     vj = d.value_and_jacobian(s.outer, s.fn, s.shapes)
-    both = s.compile(s.core(vj, 0, lambda r: r), s.x, *s.cvals)
+    both = s.compile(s.core(vj, 0), s.x, *s.cvals)
     only = s.compile(s.core(vj, 0, lambda r: r[1]), s.x, *s.cvals)
     return s.prep(s.runner(only), s.runner(both), mode=d.jacobian_mode(s.outer, s.shapes))
 

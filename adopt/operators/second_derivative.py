@@ -29,7 +29,7 @@ def prepare_second_derivative(f: Callable[..., Any], backend: Any, x: Any, *cont
     native = None if isinstance(s.parts.dense, SecondOrder) else s.outer.derivative_and_second(s.fn, dd)
     h = native if native is not None else _with_value(s.fn, dd)
 
-    both = s.compile(s.core(h, 0, lambda r: r), s.x, *s.cvals)
+    both = s.compile(s.core(h, 0), s.x, *s.cvals)
     only = s.compile(s.core(h, 0, lambda r: r[2]), s.x, *s.cvals)
     return s.prep(s.runner(only), s.runner(both))
 

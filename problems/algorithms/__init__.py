@@ -12,6 +12,7 @@ newton_krylov               pushforward (same-point prep per Newton step)
 newton                      jacobian, dense or sparse (``AutoSparse``: sparse LU)
 newton_minimize             gradient + hessian, dense or sparse
 newton_cg                   gradient + hvp
+lbfgs                       gradient (value and gradient, line-search trials included)
 rodas                       jacobian (df/dy, dense or sparse) + derivative (df/dt)
 halley                      derivative + second_derivative
 ==========================  =====================================================================
@@ -30,7 +31,8 @@ from adopt.problems.algorithms.halley import halley
 from adopt.problems.algorithms.least_squares import gauss_newton, levenberg_marquardt
 from adopt.problems.algorithms.newton import newton, newton_cg, newton_minimize
 from adopt.problems.algorithms.newton_krylov import newton_krylov
+from adopt.problems.algorithms.quasi_newton import lbfgs
 from adopt.problems.algorithms.rosenbrock import rodas
 
 __all__ = ["Result", "levenberg_marquardt", "gauss_newton", "newton_krylov", "newton",
-           "newton_minimize", "newton_cg", "rodas", "halley"]
+           "newton_minimize", "newton_cg", "lbfgs", "rodas", "halley"]

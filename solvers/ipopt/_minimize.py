@@ -12,6 +12,7 @@ import scipy.optimize as so
 
 from adopt import MissingDependencyError
 from adopt.solvers._pytree import Flat
+from adopt.solvers.ipopt._given import Given, check_given, value_part
 from adopt.solvers.ipopt._nlp import NLPDerivatives
 
 __all__ = ["minimize_ipopt", "make_problem"]
@@ -60,13 +61,6 @@ def _tol(tol: Any) -> float | None:
     if np.ndim(t) != 0 or not np.issubdtype(np.asarray(t).dtype, np.number) or not t > 0:
         raise ValueError("`tol` must be a positive scalar.")
     return float(t)
-
-
-def _refuse(name: str, value: Any, fix: str) -> None:
-    if value is not None and value is not False:
-        raise ValueError(f"minimize_ipopt: {name}={value!r} and backend= both say how to get "
-                         f"derivatives; drop {name} to use the backend's exact ones{fix}, or "
-                         f"call cyipopt.minimize_ipopt without backend= to use yours")
 
 
 def _options(options: Any, tol: float | None) -> dict[str, Any]:
@@ -120,11 +114,12 @@ class _Callbacks:
 
 
 def _problem(d: NLPDerivatives, lb: np.ndarray, ub: np.ndarray, hessian: bool,
-             intermediate: Callable | None) -> Any:
+             intermediate: Callable | None, given: Given | None = None) -> Any:
     if hessian:
         d.prepare_hessian()
-    callbacks = _Callbacks(d.objective, d.gradient, d.constraints, d.jacobian, d.jacobianstructure,
-                           d.hessian if hessian else None, d.hessianstructure if hessian else None,
+    obj = given or d
+    callbacks = _Callbacks(obj.objective, obj.gradient, d.constraints, d.jacobian, d.jacobianstructure,
+                           obj.hessian if hessian else None, d.hessianstructure if hessian else None,
                            intermediate)
     return _cyipopt().Problem(n=d.n, m=d.m, problem_obj=callbacks, lb=lb, ub=ub, cl=d.cl, cu=d.cu)
 
@@ -199,16 +194,14 @@ class _Iterations:
 
 
 # ---- minimize_ipopt ---------------------------------------------------------------------
-def _check(fun: Any, kwargs: Any, hess: Any, hessp: Any, jac: Any, callback: Any) -> None:
+def _check(fun: Any, kwargs: Any, method: Any, hess: Any, hessp: Any, jac: Any, callback: Any) -> None:
     if not callable(fun):
         raise ValueError("`fun` must be callable.")
     if kwargs is not None and not isinstance(kwargs, dict):
         raise ValueError("`kwargs` must be a dictionary.")
-    if hessp is not None:
+    if hessp is not None and method is None:
         raise NotImplementedError("`hessp` is not yet supported by Ipopt.")
-    _refuse("jac", jac, "")
-    _refuse("hess", hess, " (options={'hessian_approximation': 'limited-memory'} lets IPOPT "
-                          "approximate it instead)")
+    check_given(jac, hess)
     if callback is not None and not callable(callback):
         raise ValueError("`callback` must be callable.")
 
@@ -224,20 +217,23 @@ def _numeric_x0(x0: Any) -> None:
         raise ValueError("`x0` must be a numeric array.")
 
 
-def _scipy_method(fun: Any, x0: Any, args: tuple, kwargs: dict | None, method: Any, bounds: Any,
-                  constraints: Any, tol: Any, callback: Any, options: Any, backend: Any) -> so.OptimizeResult:
+def _scipy_method(fun: Any, x0: Any, args: tuple, kwargs: dict | None, method: Any, jac: Any,
+                  hess: Any, hessp: Any, bounds: Any, constraints: Any, tol: Any, callback: Any,
+                  options: Any, backend: Any) -> so.OptimizeResult:
     """cyipopt hands a SciPy ``method`` to scipy.optimize.minimize; so does this, through
-    :func:`adopt.solvers.scipy.minimize` (keyword arguments bound to ``fun``)."""
+    :func:`adopt.solvers.scipy.minimize` (keyword arguments bound to ``fun`` and to ``hess``,
+    ``hessp``; that adapter's rules for ``jac=`` apply)."""
     from functools import partial
 
     from adopt.solvers.scipy import minimize
 
-    f = partial(fun, **kwargs) if kwargs else fun
+    bind = (lambda g: partial(g, **kwargs) if kwargs and callable(g) else g)
     if bounds is not None and not isinstance(bounds, so.Bounds):
         lb, ub = _bounds(bounds, np.size(x0))
         bounds = so.Bounds(lb, ub)
-    return minimize(f, x0, args, method, bounds=bounds, constraints=constraints, tol=tol,
-                    callback=callback, options=options, backend=backend)
+    return minimize(bind(fun), x0, args, method, jac=bind(jac), hess=bind(hess), hessp=bind(hessp),
+                    bounds=bounds, constraints=constraints, tol=tol, callback=callback,
+                    options=options, backend=backend)
 
 
 def minimize_ipopt(fun: Callable[..., Any], x0: Any, args: tuple = (), kwargs: dict | None = None,
@@ -272,12 +268,21 @@ def minimize_ipopt(fun: Callable[..., Any], x0: Any, args: tuple = (), kwargs: d
     method : str, optional
         None (default) runs IPOPT. A SciPy method name runs
         :func:`adopt.solvers.scipy.minimize` instead, as cyipopt hands it to SciPy.
-    jac, hess : None
-        The backend computes them; any other value is refused. To let IPOPT approximate the
-        Hessian, pass ``options={"hessian_approximation": "limited-memory"}``: then no
-        Hessian is prepared or computed.
+    jac : callable or bool, optional
+        As in cyipopt, a gradient you give replaces the backend's: ``jac(x, *args, **kwargs)``
+        (``x`` as ``fun`` gets it; the gradient in ``x0``'s shape or flat), or ``jac=True``
+        when ``fun`` returns ``(value, gradient)`` (one call per point). None or False
+        (default): the backend's gradient, computed with the value.
+    hess : callable, optional
+        As in cyipopt, the objective's Hessian ``hess(x, *args, **kwargs)`` (dense, full or
+        lower triangle, or scipy.sparse) replaces the backend's; the constraints' part of the
+        Lagrangian Hessian still comes from the backend. The backend evaluates ``fun`` once
+        at preparation, to fix the Hessian's structure (your nonzeros must lie in it). To let
+        IPOPT approximate the Hessian instead, pass
+        ``options={"hessian_approximation": "limited-memory"}``: then no Hessian is prepared
+        or computed.
     hessp : None
-        Not supported by IPOPT (as in cyipopt).
+        Not supported by IPOPT (as in cyipopt); passed on with a SciPy ``method``.
     bounds : sequence of (min, max) pairs or scipy.optimize.Bounds, optional
         One pair for every variable, or one pair per variable; None means unbounded.
     constraints : dict, NonlinearConstraint, LinearConstraint, or a sequence of them
@@ -308,8 +313,8 @@ def minimize_ipopt(fun: Callable[..., Any], x0: Any, args: tuple = (), kwargs: d
         message says so), ``status`` and ``message`` (IPOPT's code and cyipopt's message, bytes),
         ``fun``, ``info`` (cyipopt's dict: ``g``, ``mult_g``, ``mult_x_L``, ``mult_x_U``, ...),
         ``nit``, ``nfev`` and ``njev`` (objective values and gradients: one evaluation each
-        per point); plus ``ncev`` (constraint values with their Jacobian) and ``nhev``
-        (Lagrangian Hessians).
+        per point; with ``jac=``, calls of your functions); plus ``ncev`` (constraint values
+        with their Jacobian) and ``nhev`` (Lagrangian Hessians).
 
     Raises
     ------
@@ -326,18 +331,21 @@ def minimize_ipopt(fun: Callable[..., Any], x0: Any, args: tuple = (), kwargs: d
     >>> bool(res.success), res.x.round(6), res.status
     (True, array([0.5, 0.5]), 0)
     """
-    _check(fun, kwargs, hess, hessp, jac, callback)
+    _check(fun, kwargs, method, hess, hessp, jac, callback)
     _numeric_x0(x0)
     tol = _tol(tol)
     args = args if isinstance(args, tuple) else (args,)
     if method is not None:
-        return _scipy_method(fun, x0, args, kwargs, method, bounds, constraints, tol, callback,
-                             options, backend)
+        return _scipy_method(fun, x0, args, kwargs, method, jac, hess, hessp, bounds, constraints,
+                             tol, callback, options, backend)
     opts = _options(options, tol)
-    d = NLPDerivatives(fun, x0, backend, args, kwargs, constraints, where="minimize_ipopt")
-    d.objective_derivatives.prepare("jac")
+    d = NLPDerivatives(value_part(fun) if jac is True else fun, x0, backend, args, kwargs,
+                       constraints, where="minimize_ipopt")
+    given = Given(d, fun, jac, hess, args, dict(kwargs or {})) if jac or hess else None
+    if not jac:
+        d.objective_derivatives.prepare("jac")
     iterations = _Iterations(callback, d.flat)
-    nlp = _problem(d, *_bounds(bounds, d.n), _exact_hessian(opts), iterations)
+    nlp = _problem(d, *_bounds(bounds, d.n), _exact_hessian(opts), iterations, given)
     iterations.nlp = nlp
     _add_options(nlp, opts)
     x, info = nlp.solve(d.x0)
@@ -346,4 +354,4 @@ def minimize_ipopt(fun: Callable[..., Any], x0: Any, args: tuple = (), kwargs: d
     status = int(info["status"])
     return so.OptimizeResult(x=d.flat.result(x), success=status == 0, status=status,
                              message=info["status_msg"], fun=float(info["obj_val"]), info=info,
-                             nit=iterations.nit, **d.counts())
+                             nit=iterations.nit, **(given or d).counts())

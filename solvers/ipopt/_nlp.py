@@ -322,7 +322,7 @@ class NLPDerivatives:
                 return (adopt.sparsity_pattern(prep).shape[0],)
             y, _ = adopt.value_and_jacobian(p.stacked, self._b.jacobian, self._point(self.x0),
                                             *self._CC, prep=prep)   # the form the callbacks use
-            return (int(np.size(y)),)
+            return (int(np.prod(tuple(y.shape))),)
         kind = self._eval_kind()
         x = self.flat.unravel(to_kind(self.x0, kind, self.flat.dtype))
         ctx = tuple(_as_kind(c, kind) for c in self._cctx)

@@ -2,10 +2,10 @@
 
 SciPy's own ``newton_krylov`` can only difference ``F`` (scipy#15367). Here SciPy's outer
 iteration (``nonlin_solve``: forcing terms, line search, termination, ``NoConvergence``) and
-its inner Krylov solvers run unchanged; only the products ``J(x) v`` are exact. ``F`` is
-linearised once per Newton point (a same-point pushforward prep that reuses the compiled
-linearisation of the previous point: on AutoJAX one ``jax.linearize``, no tracing), and each
-product applies it.
+its inner Krylov solvers run unchanged; only the products ``J(x) v`` are exact: each is one
+prepared pushforward (on AutoJAX a compiled JVP), or, with ``linearize=True``, ``F`` is
+linearised once per Newton point (a same-point pushforward prep lending the compiled
+linearisation from point to point: no tracing) and each product applies the linear map.
 """
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ class ExactKrylovJacobian(KrylovJacobian):
     recycling) with exact products ``J(x) v`` from a :class:`Derivatives` bundle in place of
     finite differences.
 
-    ``fun`` is linearised once per Newton point (:meth:`Derivatives.linearize`), at the first
-    product the inner solver asks for after ``setup`` / ``update``; every product at that point
-    then applies the linearisation.
+    Each product is one prepared pushforward at the current Newton point (on AutoJAX a
+    compiled JVP: about the cost of one evaluation of ``F``). With ``linearize=True``, ``F`` is
+    linearised once per Newton point instead (:meth:`Derivatives.linearize`, at the first
+    product after ``setup`` / ``update``) and each product applies the linear map: worth it
+    when ``F`` is costly next to its linear part (many transcendental functions on a large
+    state); on small grids the per-call cost of the framework dominates and the default is
+    faster (see benchmarks/results/scipy.md).
 
     Examples
     --------
@@ -43,12 +47,12 @@ class ExactKrylovJacobian(KrylovJacobian):
     array([2., 2., 2.])
     """
 
-    def __init__(self, bundle: Derivatives, *, args: tuple = (), rdiff: Any = None,
-                 method: Any = "lgmres", inner_maxiter: int = 20, inner_M: Any = None,
-                 outer_k: int = 10, **kw: Any) -> None:
+    def __init__(self, bundle: Derivatives, *, args: tuple = (), linearize: bool = False,
+                 rdiff: Any = None, method: Any = "lgmres", inner_maxiter: int = 20,
+                 inner_M: Any = None, outer_k: int = 10, **kw: Any) -> None:
         super().__init__(rdiff=rdiff, method=method, inner_maxiter=inner_maxiter,
                          inner_M=inner_M, outer_k=outer_k, **kw)
-        self.bundle, self.args = bundle, args
+        self.bundle, self.args, self.linearize = bundle, args, linearize
         self._jvp: Callable[[np.ndarray], np.ndarray] | None = None
 
     def setup(self, x: np.ndarray, f: np.ndarray, func: Callable[..., Any]) -> None:
@@ -57,16 +61,18 @@ class ExactKrylovJacobian(KrylovJacobian):
 
     def update(self, x: np.ndarray, f: np.ndarray) -> None:
         super().update(x, f)
-        self._jvp = None     # a new Newton point: linearise again when a product is asked for
+        self._jvp = None     # a new Newton point: products (or a linearisation) at it
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         """``J(x) v`` at the current Newton point (the last ``setup`` / ``update``)."""
         if not np.any(v):
             return 0 * v    # SciPy's shortcut: no product, and no linearisation, for v = 0
-        if self._jvp is None:
-            self._jvp = self.bundle.linearize(self.x0, *self.args)
+        if self._jvp is None:   # the first product at this point
+            at = self.bundle.linearize if self.linearize else self.bundle.jvp_at
+            self._jvp = at(self.x0, *self.args)
         r = self._jvp(v)
-        if not np.all(np.isfinite(r)) and np.all(np.isfinite(v)):
+        # a finite sum says every entry is finite (the full check only when it is not)
+        if not np.isfinite(r.sum()) and not np.isfinite(r).all() and np.isfinite(v).all():
             raise ValueError("newton_krylov: the Jacobian-vector product J(x) v is not finite at "
                              "the current x; check F for overflow or a singularity there")
         return r
@@ -104,17 +110,16 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
                   f_tol: float | None = None, f_rtol: float | None = None,
                   x_tol: float | None = None, x_rtol: float | None = None,
                   tol_norm: Any = None, line_search: Any = "armijo", callback: Any = None,
-                  *, backend: Any, **kw: Any) -> OptimizeResult:
+                  *, backend: Any, linearize: bool = False, **kw: Any) -> OptimizeResult:
     """:func:`scipy.optimize.newton_krylov` with exact Jacobian-vector products from ``backend``.
 
     SciPy's arguments and behaviour: the same outer Newton iteration, forcing terms, line
     search, tolerances (``f_tol`` defaults to 6e-6 in the max-norm), inner Krylov solvers
     (``method``, ``inner_maxiter``, ``inner_M``, ``outer_k``, ``inner_*`` keywords), and
     ``NoConvergence`` raised when ``maxiter`` is reached. The products ``J(x) v`` are exact
-    instead of one difference of ``F`` each: ``F`` is linearised once per Newton point (on
-    AutoJAX ``jax.linearize``, compiled once and reused at every point), and a product applies
-    the linear map, at most the cost of one evaluation of ``F`` (on AutoTorch and finite
-    differences each product is one prepared pushforward).
+    instead of one difference of ``F`` each: a product is one prepared pushforward (on AutoJAX
+    a compiled JVP, about the cost of one evaluation of ``F``; nothing is traced at a new point
+    or in a second solve of the same ``F``).
 
     Parameters
     ----------
@@ -125,6 +130,10 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
         SciPy's difference step; the products here are exact.
     backend : backend
         ``AutoJAX()``, ``AutoTorch()`` (or ``AutoFiniteDiff()``, which differences ``F``).
+    linearize : bool
+        Linearise ``F`` once per Newton point (on AutoJAX ``jax.linearize``, compiled once and
+        lent from point to point) and apply the linear map in each product, instead of one
+        pushforward per product: worth it when ``F`` is costly next to its linear part.
     iter, method, inner_maxiter, inner_M, outer_k, verbose, maxiter, f_tol, f_rtol, x_tol, x_rtol, tol_norm, line_search, callback, **kw
         As in SciPy; ``callback(x, f)`` sees ``x`` in ``xin``'s structure.
 
@@ -133,9 +142,10 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
     OptimizeResult
         ``x`` (in ``xin``'s structure and array type), ``success``, ``status``, ``message``,
         ``fun`` (the final residual, flat), ``nit``, ``nfev`` (evaluations of ``F`` the
-        iteration asked for), ``njev`` (linearisations: one per Newton point at which a product
-        was needed, each also evaluating ``F`` once, so ``F`` ran ``nfev + njev`` times) and
-        ``njvp`` (Jacobian-vector products).
+        iteration asked for), ``njvp`` (Jacobian-vector products; on a backend that runs ``F``
+        eagerly, such as AutoTorch, each also evaluates ``F`` once) and ``njev``
+        (linearisations with ``linearize=True``: one per Newton point at which a product was
+        needed, each evaluating ``F`` once; 0 otherwise).
 
     Raises
     ------
@@ -154,7 +164,7 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
     (array([1., 2.]), True)
     """
     krylov = dict(rdiff=rdiff, method=method, inner_maxiter=inner_maxiter, inner_M=inner_M,
-                  outer_k=outer_k, **kw)
+                  outer_k=outer_k, linearize=linearize, **kw)
     solve = dict(iter=iter, verbose=verbose, maxiter=maxiter, f_tol=f_tol, f_rtol=f_rtol,
                  x_tol=x_tol, x_rtol=x_rtol, tol_norm=tol_norm, line_search=line_search,
                  callback=callback)

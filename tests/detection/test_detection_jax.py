@@ -28,7 +28,7 @@ from adopt._sparse.detectors import (
     SparsityDetectionError,
     TracerSparsityDetector,
 )
-from adopt._sparse_bench import brusselator_for
+from adopt.problems import brusselator_for
 
 try:  # a peer to compare with (the bench extra); the other checks run without it
     import asdex

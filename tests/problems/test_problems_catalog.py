@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from adopt._sparse_bench import brusselator_for
-from adopt.problems import KINDS, Problem, brusselator_residual, catalog, problem
+from adopt.problems import KINDS, Problem, brusselator_for, brusselator_residual, catalog, problem
 
 CATALOG = catalog()
 BY_NAME = {p.name: p for p in CATALOG}
@@ -47,7 +46,9 @@ def _point(p: Problem) -> tuple:
 def test_catalogue_shape() -> None:
     kinds = {k: sum(p.kind == k for p in CATALOG) for k in KINDS}
     assert kinds["least_squares"] == 54 + 6 and kinds["root"] == 21 and kinds["ode"] == 7
-    assert kinds["minimize"] == 8 and kinds["scalar"] == 5
+    assert kinds["minimize"] == 8 + 3 and kinds["scalar"] == 5 and kinds["nlp"] == 9 + 4
+    assert {p.options["method"] for p in CATALOG if p.name.startswith("training/")} == {"lbfgs"}
+    assert all(p.solver is not None for p in catalog("nlp"))
     assert len(BY_NAME) == len(CATALOG)  # names are unique
     assert {p.name for p in catalog("ode")} == {p.name for p in CATALOG if p.kind == "ode"}
     for p in CATALOG:
@@ -90,7 +91,8 @@ def test_mgh_roots_are_roots(name: str) -> None:
     assert np.abs(p.fun(p.reference)).max() <= 1e-13
 
 
-SCALAR_AND_MINIMIZE = catalog("scalar") + catalog("minimize")
+#: (the training objectives' references are a computed minimiser and a fit, not a zero of f)
+SCALAR_AND_MINIMIZE = catalog("scalar") + [p for p in catalog("minimize") if not p.name.startswith("training/")]
 
 
 @pytest.mark.parametrize("p", SCALAR_AND_MINIMIZE, ids=_ids(SCALAR_AND_MINIMIZE))
@@ -125,13 +127,32 @@ def test_bruss2d_forcing_switches_on_at_1_1() -> None:
     np.testing.assert_allclose(jump[disc], 5.0, rtol=1e-12)
 
 
+def _brusselator_loops(x: np.ndarray, N: int) -> np.ndarray:
+    """The 2D Brusselator RHS written out point by point (A = 3.4, B = 1, alpha = 10, periodic)."""
+    u, v = x[: N * N].reshape(N, N), x[N * N:].reshape(N, N)
+    du, dv = np.empty((N, N)), np.empty((N, N))
+    for i in range(N):
+        for j in range(N):
+            lap = lambda w: (w[(i + 1) % N, j] + w[i - 1, j] + w[i, (j + 1) % N] + w[i, j - 1]  # noqa: E731
+                             - 4 * w[i, j])
+            du[i, j] = 1.0 + u[i, j] ** 2 * v[i, j] - 4.4 * u[i, j] + 10.0 * lap(u)
+            dv[i, j] = 3.4 * u[i, j] - u[i, j] ** 2 * v[i, j] + 10.0 * lap(v)
+    return np.concatenate([du.ravel(), dv.ravel()])
+
+
 @pytest.mark.parametrize("N", [4, 8])
-def test_brusselator_residual_is_the_benchmarks_function(N: int) -> None:
+def test_brusselator_against_its_definition_in_every_framework(N: int) -> None:
     x = np.random.default_rng(N).uniform(0.5, 3.5, 2 * N * N)
-    f = brusselator_residual(N)
-    np.testing.assert_allclose(f(x), brusselator_for("numpy", N)(x), rtol=1e-15)
-    for got in _in_frameworks(f, x).values():
-        np.testing.assert_allclose(got, f(x), rtol=1e-14, atol=1e-14 * np.abs(f(x)).max())
+    ref = _brusselator_loops(x, N)
+    atol = 1e-14 * np.abs(ref).max()  # terms of size 100 cancel: round-off is absolute
+    np.testing.assert_allclose(brusselator_residual(N)(x), ref, rtol=1e-14, atol=atol)
+    fresh = {fw: brusselator_for(fw, N) for fw in ("numpy", "jax", "torch")}
+    assert len({id(f) for f in fresh.values()}) == 3  # a new function object per call
+    np.testing.assert_allclose(fresh["numpy"](x), ref, rtol=1e-14, atol=atol)
+    for name, got in {**_in_frameworks(fresh["jax"], x), **_in_frameworks(fresh["torch"], x)}.items():
+        np.testing.assert_allclose(got, ref, rtol=1e-14, atol=atol, err_msg=name)
+    with pytest.raises(ValueError, match="framework must be one of"):
+        brusselator_for("tensorflow", N)
 
 
 def test_error_measure() -> None:
@@ -149,7 +170,8 @@ def test_error_measure() -> None:
     "adopt.problems.minimize", "adopt.problems.scalar", "adopt.problems.algorithms",
     "adopt.problems.algorithms.least_squares", "adopt.problems.algorithms.krylov",
     "adopt.problems.algorithms.newton", "adopt.problems.algorithms.newton_krylov",
-    "adopt.problems.algorithms.rosenbrock", "adopt.problems.algorithms.halley"])
+    "adopt.problems.algorithms.rosenbrock", "adopt.problems.algorithms.halley",
+    "adopt.problems.algorithms.quasi_newton"])
 def test_docstring_examples(module: str) -> None:
     import importlib
 

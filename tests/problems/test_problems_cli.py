@@ -24,6 +24,7 @@ def test_run_prints_a_row_per_problem_and_backend(tmp_path) -> None:
     assert "operators called: derivative, second_derivative (2 of 8)" in text
     table = md.read_text()
     assert table.startswith("| problem | backend |") and table.count("| scalar/kepler/") == 2
+    assert "| halley | derivative, second_derivative | AutoFiniteDiff, AutoTorch | 1 |" in table
 
 
 def test_run_exit_code_and_listing_of_failures_and_unreachable() -> None:
@@ -55,3 +56,24 @@ def test_markdown_table_lists_the_union_and_the_failures() -> None:
     assert "| scalar/kepler/e0.5/M1 | AutoFiniteDiff | halley | ok |" in text
     assert "| FAILED |" in text and "- scalar/kepler/e0.5/M1 on AutoFiniteDiff: maximum number" in text
     assert "Operators called: derivative, second_derivative (2 of 8)." in text
+
+
+def test_one_run_calls_all_eight_operators() -> None:
+    """The union of ``operators`` over one ``adopt problems`` run: a problem per reference
+    algorithm family (--name is repeatable) is enough to call every operator of adopt."""
+    out = io.StringIO()
+    code = run(["--quick", "--backend", "fd", "--name", "mgh/rosenbrock", "--name", "extended_rosenbrock_ls/",
+                "--name", "minimize/rosenbrock/2", "--name", "variably_dimensioned/100",
+                "--name", "kepler/e0.5/M1"], out=out)
+    text = out.getvalue()
+    assert code == 0, text
+    assert len([line for line in text.splitlines() if " ok " in line]) == 5
+    assert ("operators called: derivative, gradient, hessian, hvp, jacobian, pullback, pushforward, "
+            "second_derivative (8 of 8)") in text
+
+
+def test_a_missing_solver_is_listed_as_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cyipopt", None)  # as if cyipopt were not installed
+    out = io.StringIO()
+    assert run(["--name", "nlp/HS071", "--backend", "fd"], out=out) == 0
+    assert "not run: " in out.getvalue() and "cyipopt" in out.getvalue()

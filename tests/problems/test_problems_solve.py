@@ -7,6 +7,8 @@ problem's reference (certified values, published solutions) within the problem's
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
@@ -14,7 +16,8 @@ from array_api_compat import array_namespace
 import adopt
 from adopt.problems import Outcome, Problem, catalog, problem
 
-QUICK = [p for p in catalog() if p.quick]
+#: the NLPs have their own slice below (tests/problems/test_nlp.py solves the rest)
+QUICK = [p for p in catalog() if p.quick and p.kind != "nlp"]
 
 #: one or more problems per route: dense, sparse and matrix-free, all eight operators
 SLICE = ["nist/MGH09/start2", "nist/Thurber/start2", "mgh/powell_badly_scaled",
@@ -122,7 +125,7 @@ def _nan_at_start(kind: str) -> Problem:
 @pytest.mark.parametrize("kind,options", [("least_squares", {}), ("least_squares", {"method": "gn"}),
                                           ("root", {}), ("root", {"method": "jfnk"}),
                                           ("minimize", {}), ("minimize", {"method": "newton-cg"}),
-                                          ("ode", {}), ("scalar", {})])
+                                          ("minimize", {"method": "lbfgs"}), ("ode", {}), ("scalar", {})])
 def test_nan_in_the_function_stops_with_a_clear_message(kind: str, options: dict) -> None:
     out = _nan_at_start(kind).solve(adopt.AutoFiniteDiff(), **options)
     assert not out.success and not out.converged
@@ -133,6 +136,7 @@ def test_nan_in_the_function_stops_with_a_clear_message(kind: str, options: dict
     ("nist/MGH10/start2", {"maxiter": 3}), ("mgh/powell_singular", {"maxiter": 2}),
     ("bratu2d/16/6.8", {"maxiter": 2}), ("minimize/rosenbrock/2", {"maxiter": 3}),
     ("minimize/variably_dimensioned/100", {"maxiter": 2}), ("ode/hires", {"max_steps": 5}),
+    ("training/logistic_regression", {"maxiter": 2}),
     ("scalar/kepler/e0.99/M0.01", {"maxiter": 1})])
 def test_iteration_limit_is_a_failure(name: str, options: dict) -> None:
     out = problem(name).solve(adopt.AutoFiniteDiff(), **options)
@@ -190,3 +194,39 @@ def test_scipy_route(name: str, method: str, operators: set) -> None:
 def test_scipy_route_has_no_scalar_solver() -> None:
     with pytest.raises(NotImplementedError, match="route 'scipy' has no solver for kind 'scalar'"):
         problem("scalar/kepler/e0.5/M1").solve(adopt.AutoFiniteDiff(), route="scipy")
+
+
+# ---- the NLPs of problems/nlp.py (IPOPT) and the training objectives (L-BFGS) -------------------
+
+#: a few Hock–Schittkowski problems: tests/problems/test_nlp.py and tests/solvers/test_ipopt.py
+#: solve the rest
+@pytest.mark.parametrize("backend", [adopt.AutoJAX(), adopt.AutoTorch(), adopt.AutoFiniteDiff()],
+                         ids=["AutoJAX", "AutoTorch", "AutoFiniteDiff"])
+@pytest.mark.parametrize("name", ["nlp/HS035", "nlp/HS071"])
+def test_nlp_slice_through_ipopt(name: str, backend: object) -> None:
+    p = problem(name)
+    out = p.solve(backend)
+    _check(out, p)
+    assert out.method == "ipopt" and out.operators == {"gradient", "jacobian", "hessian"}
+    assert out.info["violation"] <= 1e-7
+
+
+def test_nlp_without_cyipopt_raises_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cyipopt", None)  # as if cyipopt were not installed
+    with pytest.raises(adopt.MissingDependencyError, match="needs cyipopt: pip install"):
+        problem("nlp/HS071").solve(adopt.AutoFiniteDiff())
+
+
+@pytest.mark.parametrize("backend", [adopt.AutoTorch(), adopt.AutoFiniteDiff()], ids=["AutoTorch", "AutoFiniteDiff"])
+def test_training_by_lbfgs(backend: object) -> None:
+    p = problem("training/logistic_regression")
+    out = p.solve(backend)
+    _check(out, p)
+    assert out.method == "lbfgs" and out.operators == {"gradient"}
+
+
+def test_finite_differences_options_and_tolerance() -> None:
+    p = problem("training/chained_rosenbrock/n200")
+    fd = adopt.AutoSparse(adopt.AutoFiniteDiff())
+    assert p.options_for(fd) == {**p.options, "gtol": 1e-7} and p.tolerance(fd) == 1e-5
+    assert p.options_for(adopt.AutoJAX()) == p.options and p.tolerance(adopt.AutoJAX()) == p.rtol

@@ -248,8 +248,11 @@ def test_result_fields_options_and_status_codes():
     (dict(x0="spamalot"), ValueError, "`x0` must be a numeric array."),
     (dict(kwargs="elderberries"), ValueError, "`kwargs` must be a dictionary."),
     (dict(hessp=lambda x, p: p), NotImplementedError, "`hessp` is not yet supported by Ipopt."),
-    (dict(jac=lambda x: 2 * x), ValueError, "jac=.*backend=.*drop jac"),
-    (dict(hess=lambda x: 2 * np.eye(2)), ValueError, "hess=.*limited-memory"),
+    (dict(method="a newt"), ValueError, "Unknown solver"),
+    (dict(jac="self-perpetuating autocracy"), ValueError, "`jac` must be callable or boolean."),
+    (dict(hess="farcical aquatic ceremony"), ValueError, "`hess` must be callable."),
+    (dict(jac=True), ValueError, "jac=True says fun returns \\(value, gradient\\)"),
+    (dict(hess=lambda x: np.ones((2, 2))), ValueError, r"hess= has nonzeros at \[\(1, 0\)\]"),
     (dict(bounds=1), ValueError, "`bounds` must specify both lower and upper"),
     (dict(bounds=[(1, 2), (3, 4), (5, 6)]), ValueError, "The number of lower bounds, upper bounds"),
     (dict(bounds=[["low", "high"]]), ValueError, "The bounds must be numeric."),
@@ -270,9 +273,45 @@ def test_result_fields_options_and_status_codes():
     (dict(fun=lambda x: x), ValueError, "fun must return a scalar"),
 ])
 def test_bad_input_is_refused_with_the_fix(call, error, match):
-    kw = {"fun": sphere, "x0": np.ones(2), "backend": AutoFiniteDiff(), **call}
+    kw = {"fun": sphere, "x0": np.ones(2), "backend": AutoSparse(AutoFiniteDiff()), **call}
     with pytest.raises(error, match=match):
         minimize_ipopt(**kw)
+
+
+def rosen_hess_lower(x):
+    return np.tril(so.rosen_hess(x))
+
+
+@pytest.mark.parametrize("given", [dict(jac=so.rosen_der), dict(jac=so.rosen_der, hess=so.rosen_hess),
+                                   dict(jac=so.rosen_der, hess=lambda x: sp.coo_array(rosen_hess_lower(x)))],
+                         ids=["jac", "jac+hess", "jac+sparse-lower-hess"])
+def test_jac_and_hess_given_replace_the_backends_as_in_cyipopt(given):
+    """cyipopt's docstring example: rosen with rosen_der (and rosen_hess); with the user's
+    derivatives the run is cyipopt's own, iterate for iterate and call for call."""
+    x0 = [1.3, 0.7, 0.8, 1.9, 1.2]
+    ref = cyipopt.minimize_ipopt(so.rosen, x0, jac=so.rosen_der, hess=so.rosen_hess)
+    res = minimize_ipopt(so.rosen, x0, backend=AutoFiniteDiff(), **given)
+    assert (res.status, res.nit, res.nfev, res.njev) == (ref.status, ref.nit, ref.nfev, ref.njev) == (0, 17, 29, 19)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-10)
+
+
+def test_value_and_gradient_from_fun_with_jac_true_and_the_objectives_hessian_given():
+    """cyipopt's test_minimize_ipopt_hs071: fun returns (value, gradient), the objective's
+    Hessian is the user's lower triangle; the constraints' Hessians come from the backend."""
+    def obj_and_grad(x):
+        return hs071(x), np.array([x[3] * (2 * x[0] + x[1] + x[2]), x[0] * x[3], x[0] * x[3] + 1,
+                                   x[0] * (x[0] + x[1] + x[2])])
+
+    def obj_hess(x):
+        return np.array([[2 * x[3], 0, 0, 0], [x[3], 0, 0, 0], [x[3], 0, 0, 0],
+                         [2 * x[0] + x[1] + x[2], x[0], x[0], 0]])
+
+    cons = [{"type": "eq", "fun": lambda x: (x**2).sum() - 40},
+            {"type": "ineq", "fun": lambda x: x.prod() - 25}]
+    res = minimize_ipopt(obj_and_grad, np.array([1.0, 5.0, 5.0, 1.0]), jac=True, hess=obj_hess,
+                         bounds=[(1, 5)] * 4, constraints=cons, backend=AutoFiniteDiff())
+    assert res.success and np.isclose(res.fun, 17.01401727277449) and res.nfev == res.njev
+    np.testing.assert_allclose(res.x, [0.99999999, 4.74299964, 3.82114998, 1.3794083], rtol=1e-7)
 
 
 def test_a_scipy_method_goes_to_scipy_as_in_cyipopt():
@@ -301,7 +340,7 @@ class Boom(Exception):
     pass
 
 
-@pytest.mark.parametrize("where", ["objective", "constraint", "callback"])
+@pytest.mark.parametrize("where", ["objective", "constraint", "callback", "jac"])
 def test_an_exception_in_user_code_propagates_with_its_traceback(where):
     def f(x):
         if where == "objective" and x[0] > 1.5:
@@ -317,11 +356,16 @@ def test_an_exception_in_user_code_propagates_with_its_traceback(where):
         if where == "callback" and xk[0] > 1.5:
             raise Boom("user error")
 
+    def gr(x):
+        if x[0] > 1.5:
+            raise Boom("user error")
+        return 2.0 * (x - 3.0)
+
     with pytest.raises(Boom, match="user error") as info:
         minimize_ipopt(f, np.zeros(2), constraints={"type": "ineq", "fun": c}, callback=cb,
-                       backend=AutoFiniteDiff())
+                       jac=gr if where == "jac" else None, backend=AutoFiniteDiff())
     names = [frame.name for frame in traceback.extract_tb(info.tb)]
-    assert {"objective": "f", "constraint": "c", "callback": "cb"}[where] in names
+    assert {"objective": "f", "constraint": "c", "callback": "cb", "jac": "gr"}[where] in names
 
 
 def test_preparation_is_reused_across_solves_and_limited_memory_skips_the_hessian():

@@ -74,37 +74,40 @@ def test_newton_krylov_exact_products_need_fewer_evaluations(b):
     assert res.nfev + res.njev < len(calls) and res.nit <= 10   # a linearisation evaluates F once
 
 
+@pytest.mark.parametrize("linearize", [False, True])
 @pytest.mark.parametrize("b", [AutoJAX(), AutoTorch()], ids=repr)
-def test_newton_krylov_linearises_once_per_newton_point_and_counts_honestly(b):
-    """One linearisation per Newton point that needs a product (never more than the points),
-    reused for all its products; on JAX a second solve traces nothing (the compiled
-    linearisation is lent from point to point), on eager torch every evaluation is counted."""
+def test_newton_krylov_counts_honestly_and_prepares_once(b, linearize):
+    """Products are prepared pushforwards, or with linearize=True applications of one
+    linearisation per Newton point that needs a product (never more than the points); on JAX a
+    second solve traces nothing, on eager torch every evaluation of F is counted."""
     calls = []
 
     def F(x):
         calls.append(1)
         return broyden_tridiagonal(x)
 
-    newton_krylov(F, _as(b, -np.ones(60)), f_tol=1e-10, backend=b)
+    newton_krylov(F, _as(b, -np.ones(60)), f_tol=1e-10, linearize=linearize, backend=b)
     calls.clear()
-    res = newton_krylov(F, _as(b, np.full(60, -0.8)), f_tol=1e-10, backend=b)
-    assert res.success and 1 <= res.njev < res.nit and res.njvp > 2 * res.njev
+    res = newton_krylov(F, _as(b, np.full(60, -0.8)), f_tol=1e-10, linearize=linearize, backend=b)
+    assert res.success and res.njvp > 2 * res.nit
+    assert 1 <= res.njev < res.nit if linearize else res.njev == 0
     if isinstance(b, AutoJAX):
         assert calls == []                                 # no tracing at new points
     else:                                                  # F runs eagerly: count its calls
         assert len(calls) == res.nfev + res.njev + res.njvp
 
 
-def test_krylov_jacobian_zero_product_needs_no_linearisation():
+@pytest.mark.parametrize("linearize", [False, True])
+def test_krylov_jacobian_products_at_the_current_point(linearize):
     d = Derivatives(broyden_tridiagonal, -np.ones(5), AutoJAX(), vector=True)
-    J = ExactKrylovJacobian(d)
+    J = ExactKrylovJacobian(d, linearize=linearize)
     J.setup(d.x0, d.fun(d.x0), d.fun)
     assert J.matvec(np.zeros(5)).tolist() == [0.0] * 5 and d.njev == d.njvp == 0
     np.testing.assert_allclose(J.matvec(np.ones(5)), broyden_jac(d.x0) @ np.ones(5), rtol=1e-14)
     J.matvec(np.arange(5.0))
     J.update(d.x0 + 0.5, d.fun(d.x0 + 0.5))
     np.testing.assert_allclose(J.matvec(np.ones(5)), broyden_jac(d.x0 + 0.5) @ np.ones(5), rtol=1e-14)
-    assert (d.njev, d.njvp) == (2, 3)
+    assert (d.njev, d.njvp) == (2 if linearize else 0, 3)   # v = 0 needs no product
 
 
 @pytest.mark.parametrize("method", ["gmres", "bicgstab", "cgs", "tfqmr"])

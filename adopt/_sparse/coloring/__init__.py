@@ -13,8 +13,7 @@ Layout (as SparseMatrixColorings.jl ``src/``):
   distance-2, star and acyclic colorings; ``_bicoloring``;
 * ``_check``: validity of colorings; ``_results``: results and direct decompression;
   ``_substitution``: acyclic results, decompression by substitution in closed form;
-* ``_api``: :func:`color`; ``_legacy``: the former names, until the sparse operators read the
-  results (temporary).
+* ``_api``: :func:`color`.
 
 .. [GMP05] Gebremedhin, Manne, Pothen. What color is your Jacobian? Graph coloring for computing
    derivatives. SIAM Review 47(4), 2005.
@@ -30,9 +29,6 @@ from ._api import DEFAULT_ORDERS, KINDS, Coloring, color
 from ._bicoloring import Bicoloring
 from ._check import (check_acyclic_coloring, check_bicoloring, check_column_coloring,
                      check_row_coloring, check_star_coloring)
-from ._legacy import (SymmetricDecompression, acyclic_coloring, acyclic_decompression,
-                      bicoloring, bicoloring_decompression, column_coloring, row_coloring,
-                      star_coloring, star_decompression)
 from ._orders import ORDERS
 from ._results import NUMPY_OPS, DirectColoring, DirectMaps, NumpyOps, Ops
 from ._substitution import SubstitutionColoring, SubstitutionMaps
@@ -43,8 +39,4 @@ __all__ = [
     "Ops", "NumpyOps", "NUMPY_OPS",
     "check_column_coloring", "check_row_coloring", "check_star_coloring",
     "check_acyclic_coloring", "check_bicoloring",
-    # former names, until operators/_sparse_ops.py and testing/_sparse.py read the results
-    "column_coloring", "row_coloring", "star_coloring", "acyclic_coloring", "bicoloring",
-    "star_decompression", "acyclic_decompression", "bicoloring_decompression",
-    "SymmetricDecompression",
 ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, Union
 
+import numpy as np
+import scipy.sparse as sp
+
 from ._bicoloring import Bicoloring, bicoloring_result, bicolors
 from ._greedy import column_colors, symmetric_colors
 from ._loops import Loops, loops_for
@@ -87,7 +90,8 @@ def color(pattern: Pattern, kind: Kind, order: Order | None = None, *,
         Seed of ``np.random.default_rng`` for the ``"random"`` order.
     jit : bool, optional
         Run the greedy loops compiled by numba (True; needs ``pip install 'adopt[fast]'``), as
-        plain Python (False, same colors), or compiled when numba is installed (None).
+        plain Python (False, same colors), or (None) compiled when numba is installed and the
+        pattern has at least ``COMPILE_ABOVE`` (10 000) nonzeros.
 
     Returns
     -------
@@ -107,4 +111,5 @@ def color(pattern: Pattern, kind: Kind, order: Order | None = None, *,
     if kind not in _COLORINGS:
         raise ValueError(f"color needs kind one of {KINDS}; got {kind!r}")
     names = resolve(DEFAULT_ORDERS[kind] if order is None else order, func)
-    return _COLORINGS[kind](pattern, names, seed, loops_for(jit), func)
+    nnz = int(pattern.nnz) if sp.issparse(pattern) else int(np.count_nonzero(pattern))
+    return _COLORINGS[kind](pattern, names, seed, loops_for(jit, nnz), func)

@@ -25,7 +25,7 @@ from typing import Any
 
 Buf = Any  # a NumPy integer array (compiled) or a list of ints (plain Python)
 
-HELPERS = ("_push", "_unlink", "_first_free", "_slot", "_add", "_flag", "_forbid_around", "_find",
+HELPERS = ("_rebucket", "_first_free", "_slot", "_add", "_flag", "_forbid_around", "_find",
            "_merge")
 KERNELS = ("distance2_degrees", "bucket_order", "partial_distance2", "star", "acyclic",
            "tree_layout")
@@ -44,59 +44,82 @@ def distance2_degrees(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, mark: Buf, deg
                     degree[v] += 1
 
 
-def _push(node: Buf, head: Buf, k: int, v: int) -> None:
-    node[4 * v + 2] = head[k]
-    node[4 * v + 3] = -1
-    if head[k] >= 0:
-        node[4 * head[k] + 3] = v
-    head[k] = v
+def _rebucket(key: Buf, head: Buf, vertex: Buf, after: Buf, spare: Buf) -> int:
+    """Drop the stale entries of the buckets, each bucket keeping its order; return the number
+    of entries left, which then fill the pool from slot 0 (``spare``: scratch, one per vertex)."""
+    count = 0
+    for k in range(len(head)):
+        e = head[k]
+        while e >= 0:
+            if key[vertex[e]] == k:
+                spare[count] = vertex[e]
+                count += 1
+            e = after[e]
+        head[k] = count  # where bucket k ends in spare
+    start = 0
+    for k in range(len(head)):
+        end = head[k]
+        head[k] = -1
+        for e in range(end - 1, start - 1, -1):
+            vertex[e] = spare[e]
+            after[e] = head[k]
+            head[k] = e
+        start = end
+    return count
 
 
-def _unlink(node: Buf, head: Buf, k: int, v: int) -> None:
-    before, after = node[4 * v + 3], node[4 * v + 2]
-    if before >= 0:
-        node[4 * before + 2] = after
-    else:
-        head[k] = after
-    if after >= 0:
-        node[4 * after + 3] = before
-
-
-def bucket_order(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, node: Buf, step: int,
-                 pick_max: bool, head: Buf, order: Buf) -> None:
+def bucket_order(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, key: Buf, last: Buf, step: int,
+                 pick_max: bool, head: Buf, vertex: Buf, after: Buf, spare: Buf,
+                 order: Buf) -> None:
     """Repeatedly take the vertex with the largest (smallest) key, then add ``step`` to the key
     of each neighbour not yet taken; ``order`` receives the vertices as taken.
 
-    ``node[4 v : 4 v + 4]`` holds the key of ``v``, the last vertex that reached it, and its
-    next and previous vertex in its bucket (one cache line per vertex). Buckets are doubly
-    linked lists from ``head[key]``, initially in increasing vertex order; a vertex whose key
-    changes goes first in its new bucket.
+    ``key[v]`` is -1 once ``v`` is taken, ``last[v]`` the last vertex that reached ``v``.
+    Buckets are stacks of entries ``(vertex[e], after[e])`` in a pool, from ``head[key]``,
+    initially in increasing vertex order. A vertex whose key changes is pushed on its new
+    bucket (first in it) and its old entry goes stale: keys move one way only, so a bucket holds
+    at most one entry of a vertex, valid while ``key[v]`` is that bucket's. Stale entries are
+    skipped when they reach the top of their bucket, and dropped when the pool is full; the
+    pool has at least ``3 n`` entries, so that each compaction frees ``2 n`` of them (O(1) per
+    update). No entry is unlinked from the middle of a list: an update writes two entries at
+    the end of the pool and one head, instead of touching four vertices across memory.
     """
     n = len(order)
-    top = node[0]
+    top = key[0]
     for v in range(n - 1, -1, -1):
-        _push(node, head, node[4 * v], v)
-        top = max(top, node[4 * v]) if pick_max else min(top, node[4 * v])
+        vertex[n - 1 - v], after[n - 1 - v] = v, head[key[v]]
+        head[key[v]] = n - 1 - v
+        top = max(top, key[v]) if pick_max else min(top, key[v])
+    used = n
     for i in range(n):
-        while head[top] < 0:
-            top += -1 if pick_max else 1
-        v = head[top]
-        _unlink(node, head, top, v)
-        node[4 * v] = -1
+        while True:
+            e = head[top]
+            if e < 0:
+                top += -1 if pick_max else 1
+                continue
+            head[top] = after[e]
+            if key[vertex[e]] == top:
+                break
+        v = vertex[e]
+        key[v] = -1
         order[i] = v
         for a in range(ptr1[v], ptr1[v + 1]):
             r = idx1[a]
             for b in range(ptr2[r], ptr2[r + 1]):
                 w = idx2[b]
-                k = node[4 * w]
-                if k < 0 or node[4 * w + 1] == v:
+                k = key[w]
+                if k < 0 or last[w] == v:
                     continue
-                node[4 * w + 1] = v
-                _unlink(node, head, k, w)
-                node[4 * w] = k + step
-                _push(node, head, k + step, w)
-                if (k + step > top) if pick_max else (k + step < top):
-                    top = k + step
+                last[w] = v
+                k += step
+                key[w] = k
+                if used == len(vertex):
+                    used = _rebucket(key, head, vertex, after, spare)
+                vertex[used], after[used] = w, head[k]
+                head[k] = used
+                used += 1
+                if (k > top) if pick_max else (k < top):
+                    top = k
 
 
 # ---- greedy colorings -----------------------------------------------------------------------

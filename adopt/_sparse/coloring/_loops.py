@@ -71,11 +71,10 @@ class Loops:
         if n == 0:
             return np.zeros(0, dtype=np.intp)
         t = walk[1].dtype
-        node = np.full((n, 4), -1, dtype=t)  # key, last visitor, next and previous in bucket
-        node[:, 0] = key
-        order = self._buf(n, -1, t)
-        self.fns.bucket_order(*self._in(t, *walk, node.reshape(-1)), step, pick_max,
-                              self._buf(nbuckets, -1, t), order)
+        order, pool = self._buf(n, -1, t), 3 * n  # pool: vertices + at least 2 n updates
+        self.fns.bucket_order(*self._in(t, *walk, key.copy()), self._buf(n, -1, t), step, pick_max,
+                              self._buf(nbuckets, -1, t), self._buf(pool, -1, t),
+                              self._buf(pool, -1, t), self._buf(n, -1, t), order)
         return self._out(order)
 
     def partial_distance2(self, walk: Walk, order: IntArray) -> IntArray:
@@ -128,16 +127,23 @@ def index_type(bound: int) -> np.dtype:
     return np.dtype(np.int32 if bound < 2**31 - 1 else np.int64)
 
 
-def loops_for(jit: bool | None) -> Loops:
+#: With ``jit=None``, patterns with fewer nonzeros than this run the plain Python loops: they
+#: finish before numba would have loaded its cached machine code (about 0.5-1 s at the first
+#: coloring of a process; measured in ``benchmarks/results/coloring.md``).
+COMPILE_ABOVE = 10_000
+
+
+def loops_for(jit: bool | None, nnz: int | None = None) -> Loops:
     """The loops to run: compiled if ``jit`` (numba required), plain Python if not ``jit``, and
-    compiled when numba is installed if ``jit`` is None.
+    if ``jit`` is None compiled when numba is installed and the pattern has at least
+    :data:`COMPILE_ABOVE` nonzeros (``nnz``).
 
     Examples
     --------
     >>> loops_for(jit=False).compiled
     False
     """
-    if jit is False:
+    if jit is False or (jit is None and nnz is not None and nnz < COMPILE_ABOVE):
         return _python()
     compiled = _compiled()
     if compiled is None and jit:

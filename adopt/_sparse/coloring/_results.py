@@ -290,14 +290,23 @@ def one_sided(csr: sp.csr_array, kind: str, colors: ArrayLike, func: str,
         colors = as_colors(colors, n, func, "column")
         if check:
             _check.lines(csr, colors, func, ("column", "row"))
-        index = colors[cols] * m + rows
+        index = flat_index(colors[cols], m, rows)
     else:
         colors = as_colors(colors, m, func, "row")
         if check:
             _check.lines(transpose(csr), colors, func, ("row", "column"))
-        index = colors[rows] * n + cols
+        index = flat_index(colors[rows], n, cols)
     return DirectColoring(kind, csr, colors, count(colors), index_array(rows),
                           index_array(cols), index_array(index))
+
+
+def flat_index(product: IntArray, size: int, position: IntArray) -> IntArray:
+    """``product * size + position`` computed in place in ``product`` (a fresh array): the
+    position of each nonzero in the flattened (k, size) products, in one array of nnz entries
+    instead of three."""
+    product *= size
+    product += position
+    return product
 
 
 def star_result(csr: sp.csr_array, colors: ArrayLike, func: str,
@@ -308,6 +317,8 @@ def star_result(csr: sp.csr_array, colors: ArrayLike, func: str,
     colors = as_colors(colors, n, func, "vertex")
     direct = _check.star_direct(csr, colors, func, mirror)
     rows, cols = nonzeros(csr)
-    index = np.where(direct, colors[cols] * n + rows, colors[rows] * n + cols)
+    index = flat_index(colors[cols], n, rows)
+    other = np.flatnonzero(~direct)  # read in the column's product instead
+    index[other] = flat_index(colors[rows[other]], n, cols[other])
     return DirectColoring("star", csr, colors, count(colors), index_array(rows),
                           index_array(cols), index_array(index))

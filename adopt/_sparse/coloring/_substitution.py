@@ -91,7 +91,7 @@ class SubstitutionColoring(Result):
         func = "SubstitutionColoring.from_colors"
         csr = symmetric_pattern(pattern, func)
         return substitution(csr, as_colors(colors, csr.shape[0], func, "vertex"), func,
-                            loops_for(jit))
+                            loops_for(jit, csr.nnz))
 
     kind = "acyclic"
 

@@ -1,0 +1,126 @@
+"""The cheap paths of prepared calls give the results (and the errors) of the general ones.
+
+Prepared calls take shortcuts in the common case: out= buffers of the result's own type, shape
+and dtype are written without the full check; same-point checks compare values in one pass and
+look at NaNs only when that fails; eager PyTorch runs one tangent unbatched and evaluates f once
+per Hessian. Each test here checks a shortcut against a reference (a closed form, the general
+path) and checks that what the shortcut skips is still refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import adopt
+from adopt import PreparationMismatchError
+
+X = np.array([0.5, -1.0, 2.0])
+T = np.array([1.0, 0.5, -2.0])
+
+
+def cube(x):
+    return (x**3).sum()
+
+
+def double(x):
+    return 2.0 * x
+
+
+def cubic(t):
+    return t**3
+
+
+def _arr(kind, a):
+    return torch.tensor(a, dtype=torch.float64) if kind == "torch" else np.array(a, dtype=float)
+
+
+def _np(a):
+    return a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_out_buffer_of_the_result_type_is_written_and_others_refused(kind):
+    backend = adopt.AutoTorch() if kind == "torch" else adopt.AutoFiniteDiff()
+    x = _arr(kind, X)
+    prep = adopt.prepare_gradient(cube, backend, x)
+    out = _arr(kind, np.full(3, np.nan))
+    got = adopt.gradient(cube, backend, x, prep=prep, out=out)
+    assert got is out
+    np.testing.assert_allclose(_np(out), 3 * X**2, rtol=1e-6)
+    narrow = out.to(torch.float32) if kind == "torch" else out.astype(np.float32)
+    with pytest.raises(TypeError, match="downcast"):
+        adopt.gradient(cube, backend, x, prep=prep, out=narrow)
+    with pytest.raises(ValueError, match="shape"):
+        adopt.gradient(cube, backend, x, prep=prep, out=_arr(kind, np.zeros(4)))
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_same_point_prep_at_nan_accepts_the_same_values_and_refuses_others(kind):
+    # backends that linearise once (JAX takes the NumPy x, PyTorch keeps its graph) and check
+    # the point on every call
+    backend = adopt.AutoTorch() if kind == "torch" else adopt.AutoJAX()
+    x0 = np.array([0.5, np.nan, 2.0])
+    x, t = _arr(kind, x0), _arr(kind, T)
+    prep = adopt.prepare_pullback_same_point(double, backend, x, (t,))
+    assert "same_point" in prep.info
+    (vjp,) = adopt.pullback(double, backend, _arr(kind, x0), (t,), prep=prep)
+    np.testing.assert_allclose(_np(vjp), 2.0 * T)
+    moved = x0.copy()
+    moved[0] = 0.25
+    with pytest.raises(PreparationMismatchError, match="other values"):
+        adopt.pullback(double, backend, _arr(kind, moved), (t,), prep=prep)
+
+
+class Counted:
+    """``cube`` counting its evaluations."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return (x**3).sum()
+
+
+def test_torch_hessian_and_hvp_evaluate_f_once_per_call():
+    x, t = torch.tensor(X), torch.tensor(T)
+    f = Counted()
+    prep_h = adopt.prepare_hessian(f, adopt.AutoTorch(), x)
+    prep_v = adopt.prepare_hvp(f, adopt.AutoTorch(), x, (t,))
+    f.calls = 0
+    y, g, H = adopt.value_gradient_and_hessian(f, adopt.AutoTorch(), x, prep=prep_h)
+    assert f.calls == 1
+    np.testing.assert_allclose(H.numpy(), np.diag(6 * X))
+    np.testing.assert_allclose(g.numpy(), 3 * X**2)
+    assert float(y) == pytest.approx(float((X**3).sum()))
+    f.calls = 0
+    g1, (hv,) = adopt.gradient_and_hvp(f, adopt.AutoTorch(), x, (t,), prep=prep_v)
+    assert f.calls == 1
+    np.testing.assert_allclose(hv.numpy(), 6 * X * T)
+    np.testing.assert_allclose(g1.numpy(), 3 * X**2)
+    assert not hv.requires_grad and not g1.requires_grad and not H.requires_grad
+
+
+def test_torch_hvp_of_a_linear_function_is_zero_with_one_tangent():
+    x, t = torch.tensor(X), torch.tensor(T)
+    (hv,) = adopt.hvp(lambda x: (2.0 * x).sum(), adopt.AutoTorch(), x, (t,))
+    np.testing.assert_array_equal(hv.numpy(), np.zeros(3))
+
+
+@pytest.mark.parametrize("kind", ["jax", "torch", "numpy"])
+def test_derivative_prepared_at_one_point_called_at_another(kind):
+    backend = {"jax": adopt.AutoJAX(), "torch": adopt.AutoTorch(), "numpy": adopt.AutoFiniteDiff()}[kind]
+    if kind == "jax":
+        import jax.numpy as jnp
+
+        t0, t1 = jnp.asarray(0.5), jnp.asarray(1.5)
+    else:
+        t0, t1 = _arr(kind, 0.5), _arr(kind, 1.5)
+    prep = adopt.prepare_derivative(cubic, backend, t0)
+    y, d = adopt.value_and_derivative(cubic, backend, t1)
+    y2, d2 = adopt.value_and_derivative(cubic, backend, t1, prep=prep)
+    for yy, dd in ((y, d), (y2, d2)):
+        assert float(_np(yy)) == pytest.approx(1.5**3)
+        assert float(_np(dd)) == pytest.approx(3 * 1.5**2, rel=1e-6)
