@@ -3,7 +3,9 @@
 - ``adopt demo`` checks every installed backend and shows what it costs, in under a minute:
   the conformance suite of :mod:`adopt.testing` (dense and sparse), the prepared gradient and
   Hessian-vector product at n = 1000 against the bare framework, the SciPy adapters of
-  :mod:`adopt.solvers.scipy` on one small problem each, and a slice of ``adopt problems``.
+  :mod:`adopt.solvers.scipy` on one small problem each and, timed against the plain SciPy
+  route, one minimize, one sparse least_squares, one newton_krylov and one stiff solve_ivp, and
+  a slice of ``adopt problems``.
   Exit code 0 only if every check passed.
 - ``adopt problems`` solves the problem library (:mod:`adopt.problems._cli`).
 - ``adopt bench`` runs the dense benchmark harness, ``benchmarks/run.py`` (from a checkout).
@@ -42,7 +44,8 @@ Check every installed backend and time it, in under a minute: adopt.testing's co
 scenarios (closed-form answers, prepared at one point and run at another, dense and sparse),
 the prepared gradient and hvp at n = 1000 against the bare framework (jax.jit(jax.grad(f)),
 eager torch.autograd, scipy approx_derivative), adopt.solvers.scipy's minimize and
-least_squares on one small problem each, and a slice of `adopt problems`.
+least_squares on one small problem each, one minimize, sparse least_squares, newton_krylov and
+stiff solve_ivp timed against plain SciPy, and a slice of `adopt problems`.
 
 The demo turns on JAX x64 for its own process (jax.config.update("jax_enable_x64", True)), as a
 user who wants float64 would; adopt itself never does. Exit code 0 only if every check passed.
@@ -329,7 +332,8 @@ def _rosenbrock(x: Any) -> Any:
 
 def _scipy(installed: list[str], quick: bool, out: TextIO,
            progress: Callable[[str], None]) -> list[str]:
-    """adopt.solvers.scipy's minimize and least_squares, exact derivatives from each backend."""
+    """adopt.solvers.scipy on each backend, then the four routes of issue 8 timed against the
+    plain SciPy route (finite differences, or jac_sparsity differencing) on one backend."""
     from adopt.solvers.scipy import least_squares, minimize
 
     runs = [("minimize(rosenbrock n=10, method='trust-exact')", np.ones(10), lambda b: minimize(
@@ -354,6 +358,69 @@ def _scipy(installed: list[str], quick: bool, out: TextIO,
     print("\n3. SciPy adapters (adopt.solvers.scipy): SciPy's solvers with the backend's exact "
           "derivatives (least_squares counts Jacobian evaluations as iterations)", file=out)
     print(_table(rows, right=(3, 4, 5)), file=out)
+    fast = next((b for b in ("AutoJAX", "AutoTorch") if b in installed), None)
+    if fast is not None:
+        failures += _scipy_routes(fast, quick, out, progress)
+    return failures
+
+
+def _scipy_routes(name: str, quick: bool, out: TextIO, progress: Callable[[str], None]) -> list[str]:
+    """One minimize, one sparse least_squares, one newton_krylov, one stiff solve_ivp: the adopt
+    route (a second solve: the preparation is cached) against the plain SciPy route."""
+    import scipy.integrate as si
+    import scipy.optimize as so
+    import scipy.sparse as sp
+
+    from adopt.problems.mgh import _broyden_tridiagonal as broyden
+    from adopt.problems.systems import bratu_residual
+    from adopt.solvers.scipy import least_squares, minimize, newton_krylov, solve_ivp
+
+    from adopt.problems.ode import bruss2d_rhs, bruss2d_y0
+
+    b, m = _backend(name), 2000 if quick else 10_000
+    bratu, bruss, y0 = bratu_residual(32, 6.0), bruss2d_rhs(16), bruss2d_y0(16)
+    band = sp.diags([np.ones(m - 1), np.ones(m), np.ones(m - 1)], [-1, 0, 1])
+    start = np.tile([-1.2, 1.0], 100)
+    routes = [
+        ("minimize(rosenbrock n=200, L-BFGS-B)", "jac='2-point'",
+         lambda: minimize(_rosenbrock, start, method="L-BFGS-B", backend=b),
+         lambda: so.minimize(_rosenbrock, start, method="L-BFGS-B"),
+         lambda r, _: r.success and np.abs(r.x - 1).max() < 1e-3),
+        (f"least_squares(broyden tridiagonal n={m}, lsmr)", "'2-point' + jac_sparsity",
+         lambda: least_squares(broyden, -np.ones(m), tr_solver="lsmr", backend=adopt.AutoSparse(b)),
+         lambda: so.least_squares(broyden, -np.ones(m), tr_solver="lsmr", jac_sparsity=band),
+         lambda r, _: r.success and r.cost < 1e-12),
+        ("newton_krylov(bratu 32x32, lambda=6)", "SciPy's difference JVPs",
+         lambda: newton_krylov(bratu, np.zeros(1024), f_tol=1e-9, backend=b),
+         lambda: so.OptimizeResult(x=so.newton_krylov(bratu, np.zeros(1024), f_tol=1e-9),
+                                   success=True),  # SciPy raises NoConvergence on failure
+         lambda r, _: r.success and np.abs(r.fun).max() <= 1e-9),
+        ("solve_ivp(brusselator 2D 16x16, BDF)", "jac by dense differences",
+         lambda: solve_ivp(bruss, (0.0, 1.0), y0, method="BDF", backend=adopt.AutoSparse(b)),
+         lambda: si.solve_ivp(bruss, (0.0, 1.0), y0, method="BDF"),
+         lambda r, ref: r.success and np.abs(r.y[:, -1] - ref.y[:, -1]).max() < 1e-3),
+    ]
+    rows = [["route", "success", "adopt s", "SciPy route", "SciPy success", "SciPy s", "ratio"]]
+    failures = []
+    for label, plain, ours, theirs, good in routes:
+        progress(f"[scipy] {label} on {name} …")
+        if _attempt(ours, f"scipy {label} on {name}", failures) is None:  # prepares (cached)
+            rows.append([label, "✗", "", plain, "", "", ""])
+            continue
+        t0 = time.perf_counter()
+        res = ours()
+        t1 = time.perf_counter()
+        ref = theirs()
+        t2 = time.perf_counter()
+        ok = bool(good(res, ref))
+        if not ok:
+            failures.append(f"scipy {label} on {name}: did not reach its answer")
+        rows.append([label, "✓" if ok else "✗", f"{t1 - t0:.3f}", plain,
+                     "yes" if ref.success else "no", f"{t2 - t1:.3f}", f"{(t1 - t0) / (t2 - t1):.2f}×"])
+    print(f"\nThe same solves through adopt ({name}; a second solve, its preparation cached) "
+          "and through plain SciPy, one run each (benchmarks/scipy_adapters.py measures them "
+          "properly)", file=out)
+    print(_table(rows, right=(2, 5, 6)), file=out)
     return failures
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import io
+import re
 
 import pytest
 
@@ -37,6 +38,11 @@ def test_demo_quick(capsys: pytest.CaptureFixture[str]) -> None:
         assert sum(line.startswith(("minimize", "least_squares")) and name in line and " ✓ " in line
                    for line in scipy.splitlines()) == 2, scipy
         assert f"nist/Misra1a/start1  {name}" in problems and "FAILED" not in problems
+    # the four routes of issue 8 against plain SciPy, on the first of JAX / torch installed
+    routes = [line for line in scipy.splitlines()
+              if line.startswith(("minimize(rosenbrock n=200", "least_squares(broyden",
+                                  "newton_krylov(bratu", "solve_ivp(brusselator"))]
+    assert len(routes) == 4 and all(re.match(r".*?\)\s+✓\s", line) and line.endswith("×") for line in routes), scipy
     assert "[conformance]" in err and "[timing]" in err  # progress lines go to stderr
     if adopt.check_available(adopt.AutoJAX()):
         assert "JAX x64 was turned on for this process" in out
