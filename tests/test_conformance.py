@@ -278,7 +278,8 @@ def test_sparse_finite_difference_hessian_memory_is_linear_in_nonzeros():
     built an n x n basis of perturbed points: 74.5 GiB at n = 10⁵)."""
     f = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)  # noqa: E731
     b = adopt.AutoSparse(AutoFiniteDiff())
-    adopt.hessian(f, b, np.ones(10))  # one-time imports and caches out of the measurement
+    adopt.hessian(f, b, np.ones(10))  # one-time imports and caches out of the measurement,
+    adopt.prepare_hessian(f, b, np.ones(6000))  # numba's loops too (patterns of 10⁴+ nonzeros)
     peaks = {}
     for n in (1000, 4000):
         x = np.linspace(-1.0, 1.0, n)

@@ -67,8 +67,8 @@ def same_point_run(s: Setup, head: Any, apply: Callable[[Any], Any], k: int) -> 
     def results(x: Any, T: tuple, cs: tuple) -> tuple:
         check(x, cs)
         Tn = cin(T[0])[None] if k == 1 else stack(tuple(cin(t) for t in T))
-        R = apply(Tn)
-        return (cout(R[0]),) if k == 1 else tuple(cout(R[i]) for i in range(k))
+        R = cout(apply(Tn))  # one conversion of the stack (slicing a jax.Array dispatches)
+        return (R[0],) if k == 1 else tuple(R[i] for i in range(k))
 
     return (lambda x, T, cs: results(x, T, cs)), (lambda x, T, cs: (fresh(head), results(x, T, cs)))
 
