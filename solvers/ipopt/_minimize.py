@@ -65,7 +65,8 @@ def _tol(tol: Any) -> float | None:
 
 def _options(options: Any, tol: float | None) -> dict[str, Any]:
     """Ipopt's options as cyipopt.minimize_ipopt sets them: ``disp`` -> print_level, ``maxiter``
-    -> max_iter, print_level 0, tol 1e-8 and the adaptive barrier update unless given."""
+    -> max_iter, print_level 0, tol 1e-8 and the adaptive barrier update unless given; at
+    print_level 0 also Ipopt's banner is off (``sb="yes"``): no output was asked for."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
@@ -79,6 +80,8 @@ def _options(options: Any, tol: float | None) -> dict[str, Any]:
         if old in opts and new not in opts:
             opts[new] = opts.pop(old)
     opts["print_level"] = int(opts.get("print_level", 0))
+    if opts["print_level"] == 0:
+        opts.setdefault("sb", "yes")
     opts.setdefault("tol", tol or 1e-8)
     opts.setdefault("mu_strategy", "adaptive")
     return opts
