@@ -120,22 +120,6 @@ class BackendImpl(ABC):
     def matmul(self, a: Any, b: Any) -> Any:
         """Matrix product."""
 
-    @abstractmethod
-    def index(self, a: Any) -> Any:
-        """A NumPy integer index array as a native one (a constant for compiled functions)."""
-
-    def take(self, a: Any, idx: Any, unique: bool = True) -> Any:
-        """``a[idx]`` for an index array known in bounds (a gather of a decompression)."""
-        return a[idx]
-
-    @abstractmethod
-    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
-        """``out[s] = sum of values[k] with segments[k] == s``, ``out`` of length ``size``."""
-
-    @abstractmethod
-    def prefix_sum(self, a: Any) -> Any:
-        """``[0, a[0], a[0] + a[1], ...]`` (length ``a.size + 1``) of a 1-D array."""
-
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         """Turn an in-place ``f(y, x, *c)`` into an out-of-place native function."""
         raise NotImplementedError  # only reached for backends with supports_inplace

@@ -55,17 +55,6 @@ class FiniteDiffImpl(BackendImpl):
     def matmul(self, a: Any, b: Any) -> Any:
         return a @ b
 
-    def index(self, a: Any) -> Any:
-        return a
-
-    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
-        return np.bincount(segments, weights=values, minlength=size).astype(values.dtype, copy=False)
-
-    def prefix_sum(self, a: Any) -> Any:
-        out = np.zeros(a.size + 1, dtype=a.dtype)
-        np.cumsum(a, out=out[1:])
-        return out
-
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         def fn(x: Any, *c: Any) -> Any:
             y = np.zeros(y_shape, dtype=np.result_type(y_dtype, x.dtype))

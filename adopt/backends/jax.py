@@ -75,18 +75,6 @@ class JaxImpl(BackendImpl):
     def matmul(self, a: Any, b: Any) -> Any:
         return a @ b
 
-    def index(self, a: Any) -> Any:
-        return a  # NumPy index arrays are compile-time constants under jax.jit
-
-    def take(self, a: Any, idx: Any, unique: bool = True) -> Any:
-        return a.at[idx].get(mode="promise_in_bounds", unique_indices=unique)
-
-    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
-        return jnp.zeros(size, dtype=values.dtype).at[segments].add(values)
-
-    def prefix_sum(self, a: Any) -> Any:
-        return jnp.concatenate([jnp.zeros(1, dtype=a.dtype), jnp.cumsum(a)])
-
     # ---- primitives -----------------------------------------------------------------
     def value_and_pushforward(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         def h(x: Any, T: Any, *c: Any) -> tuple[Any, Any]:

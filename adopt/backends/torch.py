@@ -207,15 +207,6 @@ class TorchImpl(BackendImpl):
     def matmul(self, a: Any, b: Any) -> Any:
         return a @ b
 
-    def index(self, a: Any) -> Any:
-        return torch.from_numpy(np.array(a, dtype=np.int64))
-
-    def segment_sum(self, values: Any, segments: Any, size: int) -> Any:
-        return values.new_zeros(size).index_add_(0, segments, values)
-
-    def prefix_sum(self, a: Any) -> Any:
-        return torch.cat([a.new_zeros(1), torch.cumsum(a, 0)])
-
     def inplace(self, f: Callable[..., Any], y_shape: tuple[int, ...], y_dtype: Any) -> NativeFn:
         def fn(x: Any, *c: Any) -> Any:
             y = x.new_zeros(y_shape, dtype=y_dtype)

@@ -14,6 +14,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from adopt import AutoFiniteDiff, AutoJAX, AutoSparse, AutoTorch
 from adopt.solvers.scipy import least_squares
+from _broyden import broyden_jac, broyden_tridiagonal
 
 T = np.linspace(0.0, 3.0, 30)
 Y = 2.5 * np.exp(-1.3 * T) + 0.5 + 0.01 * np.sin(7 * T)   # smooth, not exactly the model
@@ -58,19 +59,6 @@ def test_dense_jacobian_as_with_the_analytic_one(kw, b):
     np.testing.assert_allclose(res.cost, ref.cost, rtol=1e-9)
     assert (res.nfev, res.njev) == (calls["fun"], calls["jac"])   # evaluations actually made
     np.testing.assert_allclose(res.jac, ref.jac, rtol=1e-8)     # as SciPy scales it (loss)
-
-
-def broyden_tridiagonal(x):
-    """MGH #30 (Broyden tridiagonal), written once for NumPy, JAX and PyTorch."""
-    xp = array_namespace(x)
-    z = xp.zeros(1, dtype=x.dtype)
-    left, right = xp.concat([z, x[:-1]]), xp.concat([x[1:], z])
-    return (3.0 - 2.0 * x) * x - left - 2.0 * right + 1.0
-
-
-def broyden_jac(x):
-    n = x.size
-    return sp.diags([-np.ones(n - 1), 3.0 - 4.0 * x, -2.0 * np.ones(n - 1)], [-1, 0, 1], format="csr")
 
 
 @pytest.mark.parametrize("b", [AutoSparse(AutoJAX()), AutoSparse(AutoTorch()),

@@ -6,26 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.optimize as so
-import scipy.sparse as sp
 import torch
 from array_api_compat import array_namespace
 
 from adopt import AutoFiniteDiff, AutoJAX, AutoSparse, AutoTorch
 from adopt.solvers import Derivatives
 from adopt.solvers.scipy import ExactKrylovJacobian, newton_krylov, root
-
-
-def broyden_tridiagonal(x):
-    """MGH #30, written once for NumPy, JAX and PyTorch; its Jacobian is tridiagonal."""
-    xp = array_namespace(x)
-    z = xp.zeros(1, dtype=x.dtype)
-    left, right = xp.concat([z, x[:-1]]), xp.concat([x[1:], z])
-    return (3.0 - 2.0 * x) * x - left - 2.0 * right + 1.0
-
-
-def broyden_jac(x):
-    n = x.size
-    return sp.diags([-np.ones(n - 1), 3.0 - 4.0 * x, -2.0 * np.ones(n - 1)], [-1, 0, 1]).toarray()
+from _broyden import broyden_jac, broyden_tridiagonal
 
 
 def _as(b, x):
@@ -46,7 +33,7 @@ def test_methods_with_a_jacobian_as_with_the_analytic_one(method, b):
             return f(x)
         return g
 
-    ref = so.root(counted("fun", broyden_tridiagonal), x0, jac=counted("jac", broyden_jac), method=method)
+    ref = so.root(counted("fun", broyden_tridiagonal), x0, jac=counted("jac", lambda x: broyden_jac(x).toarray()), method=method)
     res = root(broyden_tridiagonal, _as(b, x0), method=method, backend=b)
     assert res.success and ref.success and res.status == ref.status and res.message == ref.message
     np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-10)
