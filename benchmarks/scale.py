@@ -11,7 +11,7 @@ Tools: ``AutoSparse(AutoJAX())``, ``AutoSparse(AutoTorch())``, ``AutoSparse(Auto
 (NumPy in) and asdex (``jacobian_sparsity`` / ``hessian_sparsity``, then its coloring, then
 ``jax.jit`` of ``*_from_coloring``).
 
-Every case runs in a fresh process. It first prepares the same workload at a tiny size (imports,
+Every case runs in a fresh process. It first prepares the same workload at a small size (imports,
 framework start-up, numba's cached loops: one-time costs a long-running program pays once), then
 times one preparation at the requested size, split into
 
@@ -21,9 +21,10 @@ times one preparation at the requested size, split into
 - ``rest``: everything else, mostly compilation (``jax.jit`` of the batched products and the
   gather, or a captured PyTorch graph);
 
-then the prepared call (median of ``--calls`` calls) and the peak resident memory above the
-memory after the warm-up (``ru_maxrss``: NumPy, SciPy, XLA and PyTorch buffers alike), in bytes
-per nonzero of the derivative.
+then the prepared call (median of ``--calls`` calls; on JAX interleaved with the bare batched
+products it stands for) and the peak resident memory above the memory after the warm-up
+(``ru_maxrss``: NumPy, SciPy, XLA and PyTorch buffers alike), in bytes per nonzero of the
+derivative.
 
     python benchmarks/scale.py                                   # n = 1e4, 1e5, 1e6: ~15 min
     python benchmarks/scale.py --sizes 1e4 --tools jax,fd        # a quick look
@@ -51,6 +52,10 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.md"
 TOOLS = ("jax", "torch", "fd", "asdex")
 WORKLOADS = ("brusselator", "rosenbrock")
+#: n of the warm-up: its pattern has more than ``COMPILE_ABOVE`` (10 000) nonzeros, so that
+#: the coloring runs numba's loops there and the timed prep finds them loaded (about 0.6 s CPU
+#: once per process: ``benchmarks/results/coloring.md``).
+WARM_UP = 4000
 LABELS = {"jax": "AutoSparse(AutoJAX())", "torch": "AutoSparse(AutoTorch())",
           "fd": "AutoSparse(AutoFiniteDiff())", "asdex": "asdex"}
 
@@ -150,20 +155,33 @@ def _adopt_prepare(tool: str, workload: str) -> tuple[Callable, Callable]:
     op = adopt.jacobian if workload == "brusselator" else adopt.hessian
     prep_op = adopt.prepare_jacobian if workload == "brusselator" else adopt.prepare_hessian
 
-    def prepare(f: Callable, x: Any) -> tuple[Callable, int, int]:
+    def prepare(f: Callable, x: Any) -> tuple[Callable, int, int, Any]:
         prep = prep_op(f, backend, x)
         call = lambda: _block(op(f, backend, x, prep=prep))  # noqa: E731
         call()
-        return call, int(adopt.sparsity_pattern(prep).nnz), int(adopt.ncolors(prep))
+        return (call, int(adopt.sparsity_pattern(prep).nnz), int(adopt.ncolors(prep)),
+                adopt.column_colors(prep))
 
     return prepare
+
+
+def _batched(workload: str, f: Callable, x: Any, colors: np.ndarray) -> Callable:
+    """The bare JAX products a prepared call stands for: ``jax.jit`` of ``vmap`` of ``jvp`` (of
+    ``grad f`` for a Hessian) over the same one-hot seeds, passed as an argument; compiled."""
+    import jax
+
+    g = f if workload == "brusselator" else jax.grad(f)
+    products = jax.jit(lambda x, S: jax.vmap(lambda t: jax.jvp(g, (x,), (t,))[1])(S))
+    seeds = jax.device_put((colors[None, :] == np.arange(colors.max() + 1)[:, None]).astype(x.dtype))
+    _block(products(x, seeds))
+    return lambda: _block(products(x, seeds))
 
 
 def _asdex_prepare(workload: str, clock: Clock) -> Callable:
     import asdex
     import jax
 
-    def prepare(f: Callable, x: Any) -> tuple[Callable, int, int]:
+    def prepare(f: Callable, x: Any) -> tuple[Callable, int, int, Any]:
         if workload == "brusselator":
             sparsity = clock.wrap("detect", asdex.jacobian_sparsity)(f, x)
             coloring = clock.wrap("color", asdex.jacobian_coloring_from_sparsity)(sparsity)
@@ -174,7 +192,7 @@ def _asdex_prepare(workload: str, clock: Clock) -> Callable:
             fn = jax.jit(asdex.hessian_from_coloring(f, coloring))
         call = lambda: _block(fn(x))  # noqa: E731
         call()
-        return call, int(sparsity.nnz), int(coloring.num_colors)
+        return call, int(sparsity.nnz), int(coloring.num_colors), None
 
     return prepare
 
@@ -191,7 +209,7 @@ def run_case(tool: str, workload: str, n: int, calls: int) -> dict[str, Any]:
     else:
         _instrument(clock)
         prepare = _adopt_prepare(tool, workload)
-    small, small_n = _size(workload, 200)
+    small, small_n = _size(workload, WARM_UP)
     prepare(_function(workload, small), _point(tool, small_n))  # warm-up
     param, size = _size(workload, n)
     x = _point(tool, size)
@@ -200,24 +218,32 @@ def run_case(tool: str, workload: str, n: int, calls: int) -> dict[str, Any]:
     clock.cpu.clear()
     base = _rss_bytes()
     t0, c0 = time.perf_counter(), time.process_time()
-    call, nnz, ncolors = prepare(f, x)
+    call, nnz, ncolors, colors = prepare(f, x)
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = _peak_bytes() - base
-    times, cpus = [], []
-    for _ in range(calls):
-        t1, c1 = time.perf_counter(), time.process_time()
-        call()
-        times.append(time.perf_counter() - t1)
-        cpus.append(time.process_time() - c1)
-    total, cpu = total - float(np.median(times)), cpu - float(np.median(cpus))  # first call out
+    runs = {"call": call}
+    if tool == "jax" and colors is not None:
+        runs["bare"] = _batched(workload, f, x, colors)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(calls):  # interleaved
+        for k, run in runs.items():
+            t1, c1 = time.perf_counter(), time.process_time()
+            run()
+            times[k].append(time.perf_counter() - t1)
+            cpus[k].append(time.process_time() - c1)
+    wall_ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    cpu_ms = {k: 1e3 * float(np.median(v)) for k, v in cpus.items()}
+    total, cpu = total - wall_ms["call"] / 1e3, cpu - cpu_ms["call"] / 1e3  # first call out
     detect, color = clock.seconds.get("detect", 0.0), clock.seconds.get("color", 0.0)
     detect_cpu, color_cpu = clock.cpu.get("detect", 0.0), clock.cpu.get("color", 0.0)
     return {"tool": tool, "workload": workload, "n": size, "nnz": nnz, "colors": ncolors,
             "prep": total, "detect": detect, "color": color, "rest": total - detect - color,
             "prep_cpu": cpu, "detect_cpu": detect_cpu, "color_cpu": color_cpu,
             "rest_cpu": cpu - detect_cpu - color_cpu,
-            "call_ms": 1e3 * float(np.median(times)), "bytes_per_nnz": peak / nnz,
-            "load": os.getloadavg()[0]}
+            "call_ms": wall_ms["call"], "call_cpu_ms": cpu_ms["call"],
+            "bare_ms": wall_ms.get("bare"), "bare_cpu_ms": cpu_ms.get("bare"),
+            "bytes_per_nnz": peak / nnz, "load": os.getloadavg()[0]}
 
 
 # ---- the driver ----------------------------------------------------------------------------
@@ -237,9 +263,14 @@ def _spawn(tool: str, workload: str, n: int, calls: int, timeout: float) -> dict
 def _row(r: dict[str, Any]) -> str:
     head = f"| {r['workload']} | {LABELS[r['tool']]} | {r['n']:,} |"
     if "error" in r:
-        return head + f" {r['error']} |" + " |" * 8
+        return head + f" {r['error']} |" + " |" * 10
     times = " | ".join(f"{r[k]:.2f} ({r[k + '_cpu']:.2f})" for k in ("prep", "detect", "color", "rest"))
-    return head + (f" {r['nnz']:,} | {r['colors']} | {times} | {r['call_ms']:.1f} | "
+    call = f"{r['call_ms']:.1f} ({r['call_cpu_ms']:.1f})"
+    bare, ratio = "", ""
+    if r.get("bare_ms") is not None:
+        bare = f"{r['bare_ms']:.1f} ({r['bare_cpu_ms']:.1f})"
+        ratio = f"{r['call_cpu_ms'] / r['bare_cpu_ms']:.2f}"
+    return head + (f" {r['nnz']:,} | {r['colors']} | {times} | {call} | {bare} | {ratio} | "
                    f"{r['bytes_per_nnz']:.0f} | {r['load']:.1f} |")
 
 
@@ -266,7 +297,10 @@ cores, wall times are inflated several-fold and the CPU seconds are the figure t
 ``rest`` is everything in the prep but detection and coloring: building seeds and index maps,
 tracing and compiling the batched products (JAX ``jit``, a captured PyTorch graph); the prep
 is timed up to the first result, less one prepared call. ``call`` is the prepared call with
-``format="values"`` (the nonzeros). ``peak`` is the resident memory reached during the prep above the memory after the warm-up, per nonzero.
+``format="values"`` (the nonzeros), median wall (CPU) ms; ``batched`` (JAX) the bare products it
+stands for, ``jax.jit`` of ``vmap`` of ``jvp`` (of ``grad f`` for the Hessian) over the same
+one-hot seeds passed as an argument, without decompression, timed interleaved with ``call``;
+``call / batched`` is their ratio in CPU time. ``peak`` is the resident memory reached during the prep above the memory after the warm-up, per nonzero.
 asdex's ``detect`` and ``color`` are its own detection and coloring; its ``rest`` is its
 ``jax.jit`` of ``*_from_coloring``. The finite-difference Hessian is run up to
 ``--fd-hessian-max`` only: each of its Hessian-vector products differentiates a
@@ -274,7 +308,8 @@ finite-difference gradient, O(n) calls of f.
 """.strip()
 
 HEADER = ("| workload | tool | n | nnz | colors | prep s (CPU s) | detect | color | rest "
-          "| call ms | peak B/nnz | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| call ms (CPU) | batched ms (CPU) | call / batched | peak B/nnz | load |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -352,14 +352,17 @@ def bratu_cases(rounds: int) -> list[Row]:
                                full_output=True)
         return x, {"nit": info["nit"]}
 
-    def ours(linearize=False):
-        res = newton_krylov(p.fun, p.x0, f_tol=1e-10, linearize=linearize, backend=adopt.AutoJAX())
+    def ours(linearize=False, backend=adopt.AutoJAX()):
+        res = newton_krylov(p.fun, p.x0, f_tol=1e-10, linearize=linearize, backend=backend)
         return res.x, {"nfev": res.nfev, "njev": res.njev, "F runs": res.nfev + res.njev,
                        "njvp": res.njvp, "nit": res.nit}
 
+    sparse = adopt.AutoSparse(adopt.AutoJAX())
     return run_case("newton_krylov bratu 64x64 lambda=6", [
         Variant("scipy newton_krylov (differences)", scipy_nk),
-        Variant("adopt newton_krylov AutoJAX()", ours, "<= 0.70, fewer F runs", 0.70),
+        Variant("adopt newton_krylov AutoSparse(AutoJAX())", lambda: ours(None, sparse),
+                "<= 0.70, fewer F runs", 0.70),
+        Variant("adopt newton_krylov AutoJAX()", ours),
         Variant("KrylovJacobian + jax.jit(jvp) by hand", by_hand),
         Variant("adopt newton_krylov AutoJAX(), linearize=True", lambda: ours(True))], rounds,
         lambda a, b: bool(np.allclose(a, b, atol=1e-8)))
@@ -529,49 +532,49 @@ NOTES = [
 #: where the time goes, from profiles and the --split decomposition of these cases on this
 #: machine (adopt as of issue 8, session 2); the figures move by +-15 % between runs at a load of 10-17
 ANALYSIS = [
-    "Noise: the last full run had a load average of 10-17 on 2 CPUs (wall clock 5-10x the CPU "
-    "time); the 'again (noise control)' row, the reference route timed a second time, came out "
-    "at 1.12x the reference, which is the spread to read every ratio with.",
+    "Noise: the last full run (29 Nov 2026, 17:24-17:30 UTC) had the machine to itself (load "
+    "average 0.7-1.1, wall within 10 % of CPU); the 'again (noise control)' row, the reference "
+    "route timed a second time, came out at 1.01x, but single cases still move by 5-8 % between "
+    "runs (the Brusselator's shared BDF + SuperLU part differed by 8 % between two routes that "
+    "do the same factorisations).",
     "minimize, JAX: adopt runs the same jitted value_and_grad / HVP as the hand-written recipe, "
-    "with the same counts; its per-call layer (prep check, conversion, memo) is 10-30 us on "
-    "calls of 70-200 us, so the ratios sit at the reference within noise.",
+    "with the same counts; its per-call layer (prep check, conversion, memo) is a few us on "
+    "calls of 70-200 us: 1.05 / 0.99 / 1.05x in CPU time (0.94 / 0.95 / 1.08x wall).",
     "minimize, torch: adopt and the minimal wrapper do the same eager autograd per evaluation "
     "(value and gradient: one forward, one backward; an HVP: forward, backward with graph, "
     "double backward), so the minimal wrapper is the floor and adopt's per-call layer "
-    "(5-10 %) is the difference; the target is the wrappers people use (autograd-minimize "
-    "style, torch.autograd.functional.hvp), which adopt beats on the Hessian-vector methods. "
+    "(1-18 %) is the difference; against the wrappers people use (autograd-minimize style, "
+    "torch.autograd.functional.hvp) adopt is 0.98x on L-BFGS-B (1.034 vs 1.050 of the minimal "
+    "wrapper) and 0.70x / 0.82x on Newton-CG / trust-krylov. "
     "A same-point HVP (gradient graph kept, only the double backward per product) measured "
     "642 us against 1062 us per product, but re-preparing it at each new point costs 1003 us, "
     "more than it saves at SciPy's 2-3.5 products per point.",
-    "least_squares (--split): adopt's own work is 10.7 ms (n = 1e4) and 32.8 ms (n = 1e5) "
-    "against 81 ms and 570 ms for SciPy's grouped differences; the rest is trf + LSMR, shared "
-    "by both routes. That shared part alone is 0.36x (1e4) and 0.46x (1e5) of the reference: "
-    "at n = 1e5 the 0.45 target is out of reach even with free derivatives.",
-    "solve_ivp Brusselator (--split): BDF + SuperLU take 1.4 s of every route's 1.7 s; the "
-    "routes' own work is 264 ms (hand-written f and 2 Jacobians) and 288 ms (adopt: 499 jitted "
-    "f calls, whose CPU cost under JAX's asynchronous CPU dispatch is about NumPy's, and 2 "
-    "sparse Jacobians), so adopt's expected ratio is about 1.02 and the table's spread is "
-    "noise. Against dense differencing (no jac) the shared BDF + SuperLU part is itself 0.070 "
-    "of the reference: 1/16 = 0.0625 is out of reach for every Jacobian route, the "
-    "hand-written one included.",
-    "newton_krylov Bratu (--split): 7 evaluations of F and 195 exact products instead of 239 "
-    "differenced F calls; nonlin_solve + LGMRES take 55-70 ms in every route (0.46-0.59 of "
-    "the reference), so 0.70 needs products under ~125 us. A jitted call on JAX's CPU client "
-    "with asynchronous dispatch (the default) costs ~200 us of CPU even for this small F "
-    "(NumPy's F: ~160 us), so no jitted route reaches 0.70 reliably (the hand-written "
-    "jax.jit(jvp) route: 0.72 in the table, 0.94 in the split); that route is the floor, and "
-    "adopt adds ~40 us per product (prep check, tuple packing and conversion in adopt's "
-    "prepared call; the bundle's conversions and the finite check). With "
+    "least_squares (--split): adopt's own work is 8.2 ms (n = 1e4) and 30 ms (n = 1e5) "
+    "against 63 ms and 451 ms for SciPy's grouped differences; the rest is trf + LSMR, shared "
+    "by both routes: 0.40x (1e4) and 0.44x (1e5) of the reference by itself. At n = 1e5 adopt "
+    "meets 0.45 (0.434); at n = 1e4 it is 0.469: 0.45 would need its own work under ~5 ms, 1 ms "
+    "per iteration for a compiled residual and a 3-color sparse Jacobian (0.4 + 0.8 ms here).",
+    "solve_ivp Brusselator (--split): BDF + SuperLU take 1.04-1.12 s of every route's 1.2-1.4 "
+    "s; the routes' own work is 160 ms (hand-written f and 2 Jacobians) and 132 ms (adopt: 499 "
+    "jitted f calls and 2 sparse Jacobians), so adopt's floor is 0.93x the hand-written route "
+    "and the table's 1.07 is the shared part's spread. Against dense differencing (no jac) "
+    "adopt is 13x faster (0.076); the shared BDF + SuperLU part is itself 0.060 of that "
+    "reference, so 1/16 = 0.0625 leaves any Jacobian route 2.5 % of the reference, 0.45 s, for "
+    "all its own work and the spread of SciPy's: not reached (adopt's own work is 0.14 s, the "
+    "spread of the shared part 0.08 s).",
+    "newton_krylov Bratu: with AutoSparse(AutoJAX()) the linearisation is the sparse Jacobian "
+    "(7 colors), once per Newton point, and the 195 products are scipy.sparse matvecs: 0.61x "
+    "SciPy's difference route (target 0.70: met), 13 F-equivalent evaluations instead of 239. "
+    "With AutoJAX alone each product is one compiled JVP: 1.07x, where a hand-written "
+    "jax.jit(jvp) route is 0.92x: nonlin_solve + LGMRES take 56-69 ms in every route (0.53-0.65 "
+    "of the reference), and a jitted call on JAX's CPU client costs ~100-200 us of CPU even for "
+    "this small F (NumPy's F: ~160 us), so no per-product JAX route reaches 0.70 here; with "
     "jax_cpu_enable_async_dispatch=False (the user's setting; --jax-cpu-sync) a product costs "
-    "~80 us and the ratio drops to 0.80. After these rows, the products got their point and "
-    "arguments converted once per Newton point (Derivatives.jvp_at) and a cheaper finite "
-    "check: a separate interleaved run (9 rounds, synchronous dispatch) gave 95.9 ms CPU for "
-    "adopt, 79.5 ms for SciPy's loop with adopt.pushforward called directly, and 71.3 ms for "
-    "the hand-written jax.jit(jvp) route.",
-    "newton_krylov with linearize=True: the same-point pushforward prep costs ~3x a plain "
-    "prepared pushforward per product on JAX (its result is sliced out of the stacked batch "
-    "eagerly, one op-by-op JAX dispatch per product, and x is compared to the preparation "
-    "point), so the default is one prepared pushforward per product.",
+    "~80 us and AutoJAX alone gave 0.80 in an earlier run.",
+    "newton_krylov with linearize=True on AutoJAX: the same-point pushforward prep costs more "
+    "than a plain prepared pushforward per product (its result is sliced out of the stacked "
+    "batch, and x is compared to the preparation point), so the default there is one prepared "
+    "pushforward per product (1.25x vs 1.07x).",
 ]
 
 

@@ -9,7 +9,8 @@ framework's dense ``jacfwd`` / ``hessian`` where it fits in memory.
 
     python benchmarks/sparse.py            # N = 16, 32, 64, 128; Hessians n = 1000, 10000, 100000
     python benchmarks/sparse.py --quick    # N = 16, 32; Hessians n = 1000
-Writes benchmarks/results/sparse.csv and sparse.md.
+    python benchmarks/sparse.py --only torch   # re-run the torch rows, keep the others
+Writes benchmarks/results/sparse.csv and sparse.md (the sections after the table are kept).
 """
 
 from __future__ import annotations
@@ -281,8 +282,16 @@ def torch_hessian_rows(name: str, n: int, args: argparse.Namespace) -> list[Row]
     f = make(torch)
     b = adopt.AutoSparse(adopt.AutoTorch())
     prep, t = _timed(lambda: adopt.prepare_hessian(f, b, x))
-    rows = [Row(name, n, "adopt AutoSparse(AutoTorch()) star", adopt.ncolors(prep), t, 0.0, 0.0)]
+    k = adopt.ncolors(prep)
+    rows = [Row(name, n, "adopt AutoSparse(AutoTorch()) star", k, t, 0.0, 0.0)]
     fns = [lambda: adopt.hessian(f, b, x, prep=prep)]
+    # the bare framework: torch.func's own batched forward-over-reverse HVPs over the same seeds
+    S = torch.from_numpy((adopt.column_colors(prep) == np.arange(k)[:, None]).astype(np.float64))
+    hvps = torch.func.vmap(lambda t: torch.func.jvp(torch.func.grad(f), (x,), (t,))[1])
+    _, t_f = _timed(lambda: hvps(S))
+    rows.append(Row(name, n, "torch.func vmap(jvp(grad)) same seeds", k, t_f, 0.0, 0.0,
+                    "compressed HVPs only, no decompression"))
+    fns.append(lambda: hvps(S))
     if n <= args.dense_limit:
         hf = torch.func.hessian(f)
         H, t_d = _timed(lambda: hf(x))
@@ -337,17 +346,37 @@ def run(args: argparse.Namespace) -> list[Row]:
     for N in args.grid:
         for label, fn in (("jax", jax_jacobian_rows), ("torch", torch_jacobian_rows),
                           ("numpy", numpy_jacobian_rows), ("casadi", casadi_jacobian_rows)):
-            stderr_progress(f"brusselator N={N} ({label}) ...")
-            rows += fn(N, args)
+            if label in args.only:
+                stderr_progress(f"brusselator N={N} ({label}) ...")
+                rows += fn(N, args)
     for name in HESSIANS:
         for n in args.hessian_sizes:
-            stderr_progress(f"{name} n={n} (jax) ...")
-            rows += jax_hessian_rows(name, n, args)
-            stderr_progress(f"{name} n={n} (torch) ...")
-            rows += torch_hessian_rows(name, n, args)
-            stderr_progress(f"{name} n={n} (casadi) ...")
-            rows += casadi_hessian_rows(name, n, args)
+            for label, fn in (("jax", jax_hessian_rows), ("torch", torch_hessian_rows),
+                              ("casadi", casadi_hessian_rows)):
+                if label in args.only:
+                    stderr_progress(f"{name} n={n} ({label}) ...")
+                    rows += fn(name, n, args)
     return rows
+
+
+def merged(rows: Sequence[Row], out: Path) -> list[Row]:
+    """The rows of the previous sparse.csv in ``out`` with ``rows`` in place of those of the same
+    problem, size and tool (a new one goes after the row that precedes it in ``rows``)."""
+    try:
+        with open(out / "sparse.csv", newline="") as fh:
+            old = [Row(r["problem"], int(r["n"]), r["tool"], int(r["colors"]) if r["colors"] else None,
+                       float(r["prep_s"]) if r["prep_s"] else None, float(r["call_us"]),
+                       float(r["primal_us"]), r["note"]) for r in csv.DictReader(fh)]
+    except FileNotFoundError:
+        return list(rows)
+    key = lambda r: (r.problem, r.n, r.tool)  # noqa: E731
+    new = {key(r): r for r in rows}
+    result = [new.pop(key(r), r) for r in old]
+    for before, r in zip([None, *rows], rows):
+        if key(r) in new:
+            at = next((i for i, o in enumerate(result) if before is not None and key(o) == key(before)), len(result) - 1)
+            result.insert(at + 1, r)
+    return result
 
 
 def write(rows: Sequence[Row], out: Path) -> str:
@@ -366,7 +395,9 @@ def write(rows: Sequence[Row], out: Path) -> str:
         lines.append(f"| {r.problem} | {r.n} | {r.tool} | {r.colors if r.colors is not None else ''} | "
                      f"{r.prep_s:.3f} | {r.call_us:.1f} | {r.ratio_to_primal:.2f} | {r.note} |")
     text = "\n".join(lines) + "\n"
-    (out / "sparse.md").write_text(text)
+    previous = (out / "sparse.md").read_text() if (out / "sparse.md").exists() else ""
+    tail = previous.find("\n## ")  # the sections written after the table, kept
+    (out / "sparse.md").write_text(text + (previous[tail:] if tail >= 0 else ""))
     return text
 
 
@@ -379,6 +410,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dense-limit", type=int, default=2048, help="largest n for dense baselines")
     p.add_argument("--blocks", type=int, default=7)
     p.add_argument("--min-time", type=float, default=0.02)
+    p.add_argument("--only", type=lambda s: tuple(s.split(",")), default=("jax", "torch", "numpy", "casadi"),
+                   metavar="FW,FW", help="frameworks to run (jax, torch, numpy, casadi); the other "
+                   "rows of the previous results are kept")
     p.add_argument("--out", type=Path, default=RESULTS)
     return p
 
@@ -389,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.hessian_sizes = args.hessian_sizes or ((1000,) if args.quick else (1000, 10000, 100000))
     warnings.simplefilter("ignore", UserWarning)
     rows = run(args)
-    print(write(rows, args.out))
+    print(write(merged(rows, args.out) if len(args.only) < 4 else rows, args.out))
     return 0
 
 

@@ -40,7 +40,7 @@ import scipy.optimize as so
 
 from adopt.problems._arrayapi import namespace
 from adopt.problems._data import load
-from adopt.problems._problem import Problem
+from adopt.problems._problem import Problem, fd_unreachable
 
 __all__ = ["NLP", "problems", "hock_schittkowski", "luksan_vlcek1", "clnlbeam", "HS_NAMES"]
 
@@ -347,14 +347,22 @@ def _route(nlp: NLP, problem: Problem, backend: Any, options: dict) -> tuple[Any
     return result, "ipopt" + ("/sparse" if isinstance(b, adopt.AutoSparse) else "")
 
 
-def _problem(nlp: NLP, quick: bool) -> Problem:
+def _problem(nlp: NLP, quick: bool, fd_cost: str = "") -> Problem:
     f = nlp.objective
     return Problem(
         name=f"nlp/{nlp.name}", kind="nlp", fun=f, x0=nlp.x0, reference=np.array([nlp.fstar]),
         rtol=1e-6, floor=1.0 if nlp.fstar == 0 else 0.0,
         observe=lambda x: np.array([float(f(np.asarray(x, dtype=float)))]),
         source=nlp.source, sparse=nlp.sparse, quick=quick, solver=partial(_route, nlp),
-        note=nlp.note or "error: |f(x) - f*| / |f*| at IPOPT's answer (absolute where f* = 0)")
+        note=nlp.note or "error: |f(x) - f*| / |f*| at IPOPT's answer (absolute where f* = 0)",
+        unreachable=fd_unreachable(_FD_HESSIAN.format(twice=2 * nlp.n, cost=fd_cost)) if fd_cost else {})
+
+
+#: why the large NLPs do not run on finite differences (costs measured on this machine, one core)
+_FD_HESSIAN = ("IPOPT needs the Lagrangian Hessian at every iteration, and finite differences "
+               "have no reverse mode: the gradient of the Lagrangian costs 2n = {twice} evaluations, "
+               "and its sparse Hessian one such gradient difference per color, Theta(n^2) in all "
+               "({cost}); use AutoJAX or AutoTorch")
 
 
 #: in the quick slice (the others are small too, but each JAX solve compiles three functions;
@@ -366,6 +374,10 @@ def problems() -> list[Problem]:
     """The Hock–Schittkowski problems, Lukšan–Vlček 1 at n = 100 and 10⁴, CLNLBEAM at
     N = 100 and 3334 (303 and 10005 unknowns)."""
     hs = [_problem(hock_schittkowski(name), name in _QUICK) for name in HS_NAMES]
-    large = [_problem(luksan_vlcek1(100), True), _problem(luksan_vlcek1(10_000), False),
-             _problem(clnlbeam(100), True), _problem(clnlbeam(3334), False)]
+    large = [_problem(luksan_vlcek1(100), True),
+             _problem(luksan_vlcek1(10_000), False, "108 s per Hessian at n = 10^4, and IPOPT takes "
+                      "7 iterations or more: a quarter of an hour"),
+             _problem(clnlbeam(100), True),
+             _problem(clnlbeam(3334), False, "16 s per Hessian at n = 10005, and IPOPT takes "
+                      "hundreds of iterations from this start: hours")]
     return hs + large

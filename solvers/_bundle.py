@@ -495,12 +495,19 @@ class Derivatives:
 
         return jvp
 
+    @property
+    def sparse(self) -> bool:
+        """Whether Jacobians and Hessians come as scipy.sparse (the backend is AutoSparse)."""
+        return isinstance(self._e.roles.jacobian, AutoSparse)
+
     def linearize(self, x: np.ndarray, *args: Any) -> Callable[[np.ndarray], np.ndarray]:
         """``v -> J(x) @ v`` for many ``v`` at one ``x`` (a Newton-Krylov step).
 
-        On AutoJAX ``fun`` is linearised once here (``jax.linearize``, compiled once per
-        function and signature and reused at every new point), and each product only applies
-        the linear map; elsewhere each product is one prepared pushforward. The linearisation
+        Under AutoSparse the sparse Jacobian is computed once here (one compressed call: a
+        pushforward per color) and each product is a scipy.sparse matrix-vector product. On
+        AutoJAX ``fun`` is linearised once here (``jax.linearize``, compiled once per function
+        and signature and reused at every new point), and each product only applies the
+        linear map; elsewhere each product is one prepared pushforward. The linearisation
         evaluates ``fun`` once and counts in ``njev``; each product counts in ``njvp``.
 
         Examples
@@ -512,8 +519,11 @@ class Derivatives:
         >>> jv(np.array([1.0, 1.0])).round(6), d.njev, d.njvp
         (array([2., 6.]), 1, 1)
         """
-        self.njev += 1
-        jvp = self._e.linearize(np.array(x, dtype=np.float64), self._contexts(args))
+        if self.sparse:
+            jvp = self.jac(x, *args).__matmul__     # counts in njev (and nfev at a new x)
+        else:
+            self.njev += 1
+            jvp = self._e.linearize(np.array(x, dtype=np.float64), self._contexts(args))
 
         def counted(v: np.ndarray) -> np.ndarray:
             self.njvp += 1

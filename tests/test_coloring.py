@@ -377,20 +377,25 @@ def test_unknown_kind_is_rejected() -> None:
         C.color(np.eye(3), "symmetric")
 
 
-@pytest.mark.parametrize(("names", "counts", "bound", "tried"), [
-    (("a", "b", "c"), {"a": 3, "b": 2, "c": 2}, 3, ["a"]),        # the first meets the bound
-    (("a", "b", "c"), {"a": 5, "b": 3, "c": 2}, 3, ["a", "b"]),   # the second does
-    (("a", "b", "c"), {"a": 5, "b": 4, "c": 4}, 3, ["a", "b", "c"]),
-])
-def test_search_over_orders_stops_at_the_lower_bound(names: tuple, counts: dict, bound: int,
-                                                     tried: list) -> None:
-    calls: list[str] = []
+LISTINGS = {"a": (0, 1, 2), "b": (1, 0, 2), "c": (2, 1, 0), "a2": (0, 1, 2)}  # a2: a's listing
 
-    def colors(name: str) -> np.ndarray:
+
+@pytest.mark.parametrize(("counts", "bound", "tried"), [
+    ({"a": 3, "b": 2, "c": 2}, 3, ["a"]),          # the first meets the bound
+    ({"a": 5, "b": 3, "c": 2}, 3, ["a", "b"]),     # the second does
+    ({"a": 5, "b": 4, "c": 4}, 3, ["a", "b", "c"]),
+    ({"a": 5, "b": 4, "a2": 5}, 3, ["a", "b"]),    # a2 lists the vertices as a: not colored again
+])
+def test_search_over_orders_stops_at_the_lower_bound(counts: dict, bound: int,
+                                                     tried: list) -> None:
+    names, calls = tuple(counts), []
+
+    def colors(vertices: np.ndarray) -> np.ndarray:
+        name = next(name for name in names if tuple(vertices) == LISTINGS[name])
         calls.append(name)
         return np.arange(counts[name])
 
-    best = _orders.fewest_colors(names, colors, bound)
+    best = _orders.fewest_colors(names, lambda name: np.array(LISTINGS[name]), colors, bound)
     assert calls == tried and best.size == min(counts[name] for name in tried)
 
 

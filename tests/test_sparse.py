@@ -261,8 +261,64 @@ def test_captured_graph_folds_what_depends_on_constants_only():
 
     x = torch.linspace(0.0, 1.0, 4, dtype=torch.float64)
     graph = TorchImpl(adopt.AutoTorch()).capture(fn, x)
-    ops = {str(n.target) for n in graph.graph.nodes if n.op == "call_function"}
+    ops = {str(n.target) for n in graph.graph.graph.nodes if n.op == "call_function"}
     assert "aten.roll.default" not in ops and "aten.sin.default" in ops
     assert any("rand" in op for op in ops)  # random draws are never folded into constants
     x1 = torch.linspace(-2.0, 3.0, 4, dtype=torch.float64)
     torch.testing.assert_close(graph(x1), (torch.roll(seeds, 1, 1) - 2 * seeds) * torch.sin(x1), rtol=1e-15, atol=0)
+
+
+# ---- the simplifier of captured graphs (adopt/backends/torch_graph.py) ----------------------
+def _hvp_of(f, seeds):
+    """The batched forward-over-reverse HVP a sparse Hessian prep captures."""
+    return lambda x: torch.func.vmap(lambda t: torch.func.jvp(torch.func.grad(f), (x,), (t,))[1])(seeds)
+
+
+_SEEDS = (torch.arange(7) % 3 == torch.arange(3)[:, None]).double()  # colors j mod 3
+_IDX = torch.tensor([4, 0, 6, 6, 2])
+
+
+def _shared(x):  # an intermediate read twice: never overwritten
+    y = torch.sin(x) * 2
+    return (y + 1) * y - y[1:].sum()
+
+
+SIMPLIFIER_CASES = {
+    # name: (fn of x, ops that must be gone from the simplified graph)
+    "rosenbrock hvp": (_hvp_of(lambda x: (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum(), _SEEDS),
+                       {"aten.pow.Tensor_Scalar": 1.0, "aten.slice_backward.default": None}),
+    "banded hvp": (_hvp_of(lambda x: ((x[2:] - x[:-2]) ** 3).sum() + (x[1:] * x[:-1] ** 2).sum() + x.exp().sum(), _SEEDS),
+                   {"aten.pow.Tensor_Scalar": 0.0, "aten.ones_like.default": None}),
+    "gather": (lambda x: (x ** 2 * 3.0)[_IDX] - x[_IDX], {"aten.index.Tensor": None}),
+    "shared intermediate": (_shared, {}),
+    "negations": (lambda x: -(-(x * 2.5)) - (-x.exp()), {"aten.neg.default": None}),
+}
+
+
+@pytest.mark.parametrize("name", list(SIMPLIFIER_CASES))
+def test_simplified_graph_is_exact_and_leaner(name):
+    from adopt.backends.torch import TorchImpl
+
+    fn, gone = SIMPLIFIER_CASES[name]
+    x0 = torch.linspace(0.5, 1.5, 7, dtype=torch.float64)
+    captured = TorchImpl(adopt.AutoTorch()).capture(fn, x0)       # captured here ...
+    x1 = torch.linspace(-1.3, 2.1, 7, dtype=torch.float64)         # ... called elsewhere
+    x1_copy = x1.clone()
+    torch.testing.assert_close(captured(x1), fn(x1), rtol=1e-14, atol=1e-14)
+    assert torch.equal(x1, x1_copy)  # inputs are never written
+    nodes = [n for n in captured.graph.graph.nodes if n.op == "call_function"]
+    for op, arg in gone.items():  # e.g. no pow(a, 1) left; None: no such op at all
+        assert not [n for n in nodes if str(n.target) == op and (arg is None or n.args[1] == arg)], op
+    xg = x1.clone().requires_grad_(True)  # autograd records the call: the eager function runs
+    torch.testing.assert_close(torch.autograd.grad(captured(xg).sum(), xg)[0],
+                               torch.func.grad(lambda x: fn(x).sum())(x1))
+
+
+def test_captured_sparse_hessian_is_differentiable():
+    f = lambda x: (x ** 4).sum() + (x[1:] * x[:-1]).sum()  # noqa: E731 - H = diag(12 x^2) + offdiag 1
+    b = adopt.AutoSparse(adopt.AutoTorch())
+    prep = adopt.prepare_hessian(f, b, torch.ones(6, dtype=torch.float64))
+    x = torch.linspace(-1.0, 2.0, 6, dtype=torch.float64).requires_grad_(True)
+    H = adopt.hessian(f, b, x, prep=prep)
+    (d,) = torch.autograd.grad(H.coalesce().values().sum(), x)
+    torch.testing.assert_close(d, 24 * x.detach())

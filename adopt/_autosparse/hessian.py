@@ -11,7 +11,7 @@ from adopt._sparse.coloring import color
 from adopt._autosparse.info import SparseInfo
 from adopt._autosparse.ops import native, ops_for
 from adopt._autosparse.pattern import pattern
-from adopt._autosparse.prepare import captures, finish, seed_argument
+from adopt._autosparse.prepare import captures, finish, one_hot_seeds
 from adopt._autosparse.shard import spread
 from adopt.backends.wrappers import AutoSparse, GreedyColoring, SecondOrder
 from adopt.operators import _derive as d
@@ -32,15 +32,16 @@ def prepare_sparse_hessian(f: Callable[..., Any], backend: AutoSparse, x: Any,
                    seed=coloring.seed).select(backend.triangle)
     n, k, kind = s.shapes.n, result.ncolors, s.outer.kind
     vghv, ops = spread(s, backend, _value_gradient_hvp(s)), ops_for(kind)
-    S = native(kind, result.seeds(numpy_dtype(s.given.x)).reshape((k, *s.shapes.x_shape)))
+    argument, seeds = one_hot_seeds(kind, "hessian", result.colors, k, numpy_dtype(s.given.x),
+                                    s.shapes.x_shape)
     maps = type(result.maps)(*(native(kind, a) for a in result.maps))
 
     def h(a: tuple, x: Any, *c: Any) -> tuple[Any, Any, Any]:
-        maps, seeds = a
-        y, g, HT = vghv(x, S if seeds is None else seeds, *c)
+        maps, argument = a
+        y, g, HT = vghv(x, seeds(argument), *c)
         return y, g, result.decompress(HT.reshape(k, n), ops, maps)
 
-    return finish(s, backend, h, (maps, seed_argument(S)), SparseInfo(P, result), (n, n))
+    return finish(s, backend, h, (maps, argument), SparseInfo(P, result), (n, n))
 
 
 def _value_gradient_hvp(s: Setup) -> Callable:

@@ -13,7 +13,7 @@ from adopt._sparse.coloring import Bicoloring, Coloring, DirectColoring, color
 from adopt._autosparse.info import SparseInfo
 from adopt._autosparse.ops import native, ops_for
 from adopt._autosparse.pattern import pattern
-from adopt._autosparse.prepare import captures, finish, seed_argument
+from adopt._autosparse.prepare import captures, finish, one_hot_seeds
 from adopt._autosparse.shard import spread
 from adopt.backends.wrappers import AutoSparse, GreedyColoring, MixedMode
 from adopt.operators import _derive as d
@@ -54,37 +54,42 @@ def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
     result = _coloring(s, backend, P)
     dtype, kind = numpy_dtype(s.given.x), s.outer.kind
     if isinstance(result, Bicoloring):
+        ks = (result.forward_colors.size, result.reverse_colors.size)
         shapes = (s.shapes.x_shape, s.shapes.y_shape)
-        seeds = tuple(native(kind, S.reshape((S.shape[0], *shape)))
-                      for S, shape in zip(result.seeds(dtype), shapes))
-        h = _mixed(s, backend, result, seeds)
+        (af, sf), (ar, sr) = (one_hot_seeds(kind, "jacobian", c, k, dtype, shape)
+                              for c, k, shape in zip(result.seed_colors(), ks, shapes))
+        h, argument = _mixed(s, backend, result, (sf, sr)), (af, ar)
     else:
         shape = s.shapes.x_shape if result.kind == "column" else s.shapes.y_shape
-        seeds = native(kind, result.seeds(dtype).reshape((result.ncolors, *shape)))
+        argument, seeds = one_hot_seeds(kind, "jacobian", result.colors, result.ncolors, dtype,
+                                        shape)
         h = _one_sided(s, backend, result, seeds)
     maps = type(result.maps)(*(native(kind, a) for a in result.maps))
-    return finish(s, backend, h, (maps, seed_argument(seeds)), SparseInfo(P, result),
+    return finish(s, backend, h, (maps, argument), SparseInfo(P, result),
                   (s.shapes.m, s.shapes.n))
 
 
-def _one_sided(s: Setup, backend: AutoSparse, result: DirectColoring, S: Any) -> Callable:
-    """``h((maps, seeds), x, *c)``: column groups pushed forward, or row groups pulled back (seeds ``S``)."""
+def _one_sided(s: Setup, backend: AutoSparse, result: DirectColoring, seeds: Callable) -> Callable:
+    """``h((maps, argument), x, *c)``: column groups pushed forward, or row groups pulled back
+    (seeds ``seeds(argument)``: :func:`~adopt._autosparse.prepare.one_hot_seeds`)."""
     forward = result.kind == "column"
     product = (d.value_and_pushforward if forward else d.value_and_pullback)(s.outer, s.fn, s.shapes)
     product = spread(s, backend, product)
     ops = ops_for(s.outer.kind)
 
     def h(a: tuple, x: Any, *c: Any) -> tuple[Any, Any]:
-        maps, seeds = a
-        yv, B = product(x, S if seeds is None else seeds, *c)
+        maps, argument = a
+        yv, B = product(x, seeds(argument), *c)
         return yv, result.decompress(B, ops, maps)
 
     return h
 
 
-def _mixed(s: Setup, backend: AutoSparse, result: Bicoloring, seeds: tuple[Any, Any]) -> Callable:
-    """``h((maps, seeds), x, *c)``: forward products of ``MixedMode.forward``, reverse products of
-    ``MixedMode.reverse`` for the seeds ``(Sf, Sr)``, either skipped when it has no seed."""
+def _mixed(s: Setup, backend: AutoSparse, result: Bicoloring,
+           seeds: tuple[Callable, Callable]) -> Callable:
+    """``h((maps, (af, ar)), x, *c)``: forward products of ``MixedMode.forward``, reverse
+    products of ``MixedMode.reverse`` for the seeds ``seeds[0](af)``, ``seeds[1](ar)``, either
+    skipped when it has no seed."""
     mm = backend.dense
     vpf = spread(s, backend, d.value_and_pushforward(mm.forward.impl(), s.fn, s.shapes))
     vpb = spread(s, backend, d.value_and_pullback(mm.reverse.impl(), s.fn, s.shapes))
@@ -93,14 +98,13 @@ def _mixed(s: Setup, backend: AutoSparse, result: Bicoloring, seeds: tuple[Any, 
     ops = ops_for(s.outer.kind)
 
     def h(a: tuple, x: Any, *c: Any) -> tuple[Any, Any]:
-        maps, given = a
-        Sf, Sr = seeds if given is None else given
+        maps, (af, ar) = a
         yv = None
         TY, TX = zeros((0, m), x), zeros((0, n), x)
         if kf:
-            yv, TY = vpf(x, Sf, *c)
+            yv, TY = vpf(x, seeds[0](af), *c)
         if kr:
-            yv, TX = vpb(x, Sr, *c)
+            yv, TX = vpb(x, seeds[1](ar), *c)
         return fn(x, *c) if yv is None else yv, result.decompress((TY, TX), ops, maps)
 
     return h

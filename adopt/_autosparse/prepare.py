@@ -3,39 +3,60 @@ the prep itself."""
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any, Callable
 
+import numpy as np
+
 from adopt._arrays import array_kind
 from adopt._prep import Prep
+from adopt._sparse.coloring import one_hot
 from adopt._autosparse.formats import format_name, formatter
 from adopt._autosparse.info import SparseInfo
+from adopt._autosparse.ops import native
 from adopt._autosparse.pattern import guard
 from adopt.backends.wrappers import AutoSparse
 from adopt.operators._common import Setup
 
-__all__ = ["finish", "captures", "seed_argument"]
+__all__ = ["finish", "captures", "one_hot_seeds"]
 
-#: Seeds with up to this many entries are constants of the compiled call: XLA specialises the
-#: batched products to them (2-3x faster calls on the Brusselator at n = 1e5). Larger seeds are
-#: arguments: as constants their compile time grows with colors x n (at n = 1e6 the chained
-#: Rosenbrock Hessian's compile went from 0.4 to 4.4 s CPU, the Brusselator's from 1.9 to 18 s).
-SEEDS_AS_CONSTANTS = 1 << 20
+#: The largest seeds, in entries, that are constants of a compiled call, per operator; larger
+#: ones are arguments. A Jacobian's constant seeds let XLA fold the products' terms that depend
+#: on the seeds alone (the Brusselator's stencil: calls 0.5x those with seeds as an argument at
+#: n = 1e5, where its 11 seeds have 1.1e6 entries), but their compile time grows with colors x
+#: n (at n = 1e6 its compile went from 1.9 to 18 s). A Hessian's products gain nothing from them
+#: (the chained Rosenbrock's calls 1.5x slower at n = 1e5, its prep 3x longer): see
+#: benchmarks/results/scale.md.
+SEEDS_AS_CONSTANTS = {"jacobian": 1 << 21, "hessian": 0}
 
 
-def seed_argument(S: Any) -> Any:
-    """``S`` itself when it is too large to be a constant of a compiled call, else ``None``:
-    the seeds that ``h((maps, seeds), x, *c)`` receives as ``seeds`` (see :data:`SEEDS_AS_CONSTANTS`)."""
-    size = sum(math.prod(a.shape) for a in (S if isinstance(S, tuple) else (S,)))
-    return S if size > SEEDS_AS_CONSTANTS else None
+def one_hot_seeds(kind: str, operator: str, colors: np.ndarray, k: int, dtype: Any,
+                  shape: tuple[int, ...]) -> tuple[Any, Callable[[Any], Any]]:
+    """``(argument, seeds)``: the one-hot seeds of ``colors`` (``k`` tangents of ``shape``,
+    ``S[c, j] = 1`` where ``colors[j] == c``, none for a negative color), a native array made
+    once, as ``seeds(argument)`` inside a prepared call ``h((maps, argument), x, *c)``.
+
+    They are a constant of the call (``argument`` None) up to :data:`SEEDS_AS_CONSTANTS`
+    entries for ``operator`` ("jacobian" or "hessian"), else the ``argument`` of the call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> argument, seeds = one_hot_seeds("numpy", "jacobian", np.array([0, 1, 0]), 2, np.float64, (3,))
+    >>> argument, seeds(argument).tolist()
+    (None, [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    """
+    S = native(kind, one_hot(colors, k, dtype).reshape((k, *shape)))
+    if k * colors.size > SEEDS_AS_CONSTANTS[operator]:
+        return S, lambda argument: argument
+    return None, lambda _: S
 
 
 def finish(s: Setup, backend: AutoSparse, h: Callable, maps: Any, info: SparseInfo,
            shape: tuple[int, int]) -> Prep:
     """The prep of ``h(maps, x, *c) -> (*heads, nonzeros)``; the index maps are native arrays
-    made once, passed to a compiled ``h`` as arguments (small seeds stay constants of ``h``,
-    large ones travel with the maps: :func:`seed_argument`).
+    made once, passed to a compiled ``h`` as arguments (with the seeds, unless they are
+    constants of ``h``: :func:`one_hot_seeds`).
 
     The plain form is compiled at preparation, the value form at its first call: an unused
     value output costs a JAX call ~10%, and a second compilation would double preparation.
@@ -67,9 +88,17 @@ def captures(s: Setup) -> bool:
 def _prepared(s: Setup, h: Callable, maps: Any, pick: Callable, eager: bool) -> Callable:
     """``(x, *c) -> pick(h(maps, x, *c))``: compiled with ``maps`` as an argument (JAX), or
     with ``maps`` bound and captured as a graph (PyTorch, where a sparse prep's structure is
-    static) at preparation (``eager``) or at its first call."""
+    static) at preparation (``eager``) or at its first call.
+
+    A JAX function is compiled ahead, not run: ``lower(...).compile()`` fills ``jax.jit``'s
+    caches, so its first call compiles nothing, and the prep saves a call (0.4 s CPU for the
+    Brusselator's Jacobian at n = 1e6)."""
     if s.outer.compiles:
-        compiled = s.compile(lambda a, x, *c: pick(h(a, x, *c)), maps, s.x, *s.cvals, eager=eager)
+        ahead = eager and s.given.warm and s.outer.kind == "jax"
+        compiled = s.compile(lambda a, x, *c: pick(h(a, x, *c)), maps, s.x, *s.cvals,
+                             eager=eager and not ahead)
+        if ahead:
+            compiled.lower(maps, s.x, *s.cvals).compile()
         return partial(compiled, maps)
 
     def core(x: Any, *c: Any) -> Any:

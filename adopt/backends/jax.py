@@ -91,6 +91,22 @@ class JaxImpl(BackendImpl):
         return h
 
     # ---- native fast paths ----------------------------------------------------------
+    # One tangent: jax.jvp / jax.vjp themselves, what a user would jit. XLA runs them ~2x faster
+    # than a linearisation vmapped over a batch of one at small n (fewer, fused kernels).
+    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
+        return lambda x, t, *c: jax.jvp(lambda x_: fn(x_, *c), (x,), (t,))
+
+    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn:
+        def h(x: Any, ty: Any, *c: Any) -> tuple[Any, Any]:
+            y, vjp = jax.vjp(lambda x_: fn(x_, *c), x)
+            return y, vjp(ty)[0]
+
+        return h
+
+    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn:
+        grad = jax.grad(fn)
+        return lambda x, t, *c: jax.jvp(lambda x_: grad(x_, *c), (x,), (t,))
+
     def value_and_gradient(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         return jax.value_and_grad(fn)
 

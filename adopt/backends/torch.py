@@ -1,4 +1,5 @@
-"""AutoTorch implementation: the only module of adopt that imports torch.
+"""AutoTorch implementation: with ``torch_graph`` (the simplifier of its captured graphs, which
+only this module imports), the only module of adopt that imports torch.
 
 Top-level first-order reverse mode and Hessian-vector products use eager ``torch.autograd``,
 forward mode with one tangent eager dual numbers; batched forward mode and every nested
@@ -9,6 +10,7 @@ benchmarks/results/dense.md (the bare baselines) and benchmarks/results/design_c
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -55,60 +57,34 @@ def _capturable(v: Any) -> bool:
     return isinstance(v, tuple) and all(_capturable(e) for e in v)
 
 
-def _simplify(gm: Any) -> None:
-    """Clean a captured graph in place: drop ``alias`` nodes and dtype-preserving copies that
-    only feed functional ops (functorch materialises zero tangents so), and fold every node
-    computed from constants alone (the seed tangents of a sparse prep and what ``f`` does to
-    them, e.g. the stencil applied to the seeds) into a constant, unless it is larger than twice
-    the largest input or constant (a folded broadcast must not cost memory)."""
-    from torch import fx
+@dataclass(frozen=True)
+class Captured:
+    """A captured ATen graph and the eager function it stands for. The graph writes into its
+    intermediates, which autograd cannot record: a call with an input that requires grad (with
+    grad mode on) runs ``eager``.
 
-    aten, graph = torch.ops.aten, gm.graph
-    consts: dict[Any, Any] = {}
-    sizes = [n.meta["val"].numel() for n in graph.nodes
-             if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor)]
-    sizes += [getattr(gm, n.target).numel() for n in graph.nodes if n.op == "get_attr"]
-    limit = 2 * max(sizes, default=0)
-    for node in list(graph.nodes):
-        if node.op == "get_attr":
-            consts[node] = getattr(gm, node.target)
-            continue
-        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
-            continue
-        if node.target is aten.alias.default or (node.target is aten._to_copy.default
-                                                 and _plain_copy(node)):
-            node.replace_all_uses_with(node.args[0])
-            graph.erase_node(node)
-            continue
-        inputs = node.all_input_nodes
-        if (not inputs or not all(i in consts for i in inputs) or node.target._schema.is_mutable
-                or torch.Tag.nondeterministic_seeded in node.target.tags):
-            continue
-        args, kwargs = fx.node.map_arg((node.args, node.kwargs), consts.__getitem__)
-        value = node.target(*args, **kwargs)
-        if not isinstance(value, torch.Tensor) or value.numel() > limit:
-            continue
-        name = f"_adopt_folded_{len(consts)}"
-        gm.register_buffer(name, value)
-        with graph.inserting_before(node):
-            folded = graph.get_attr(name)
-        folded.meta = dict(node.meta)
-        node.replace_all_uses_with(folded)
-        graph.erase_node(node)
-        consts[folded] = value
-    graph.eliminate_dead_code()
-    gm.recompile()
+    Examples
+    --------
+    >>> import torch, adopt
+    >>> f = lambda x: torch.sin(x) * 2
+    >>> c = TorchImpl(adopt.AutoTorch()).capture(f, torch.zeros(3, dtype=torch.float64))
+    >>> x = torch.linspace(0.0, 1.0, 3, dtype=torch.float64)
+    >>> bool((c(x) == f(x)).all()), c(x.requires_grad_()).requires_grad
+    (True, True)
+    """
+
+    graph: Any  # torch.fx.GraphModule
+    eager: NativeFn
+
+    def __call__(self, *args: Any) -> Any:
+        if torch.is_grad_enabled() and _requires_grad(args):
+            return self.eager(*args)
+        return self.graph(*args)
 
 
-def _plain_copy(node: Any) -> bool:
-    """A ``_to_copy`` that keeps dtype, device and layout, read only by functional ops."""
-    a, b = node.args[0].meta.get("val"), node.meta.get("val")
-    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        return False
-    if (a.dtype, a.device, a.layout) != (b.dtype, b.device, b.layout):
-        return False
-    return all(u.op == "call_function" and isinstance(u.target, torch._ops.OpOverload)
-               and not u.target._schema.is_mutable for u in node.users)
+def _requires_grad(args: tuple[Any, ...]) -> bool:
+    return any(a.requires_grad if isinstance(a, torch.Tensor) else isinstance(a, tuple) and _requires_grad(a)
+               for a in args)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -170,27 +146,32 @@ class TorchImpl(BackendImpl):
     def capture(self, fn: NativeFn, *args: Any) -> NativeFn | None:
         """``fn`` traced once by ``make_fx`` on fake tensors into an ATen graph without the dead
         branches of ``torch.func``'s transforms, with everything computed from constants alone
-        folded (see ``_simplify``): a batched JVP or VJP then costs a few plain ATen calls
-        instead of functorch's per-op dispatch.
+        folded and the rest simplified (see :mod:`adopt.backends.torch_graph`): a batched JVP,
+        VJP or HVP then costs a few plain ATen calls instead of functorch's per-op dispatch.
 
         Fake tensors carry no values, so control flow on the values of ``x`` fails the trace,
         and we keep the eager ``fn``; so do functions torch cannot trace and contexts that are
         not tensors or hashable static values (a Python float would be frozen into the graph).
-        The graph must reproduce ``fn`` at ``args``, else the eager ``fn`` is kept.
+        The graph must reproduce ``fn`` at ``args``, else the eager ``fn`` is kept. It writes
+        into its own intermediates, so the calls that autograd records run ``fn`` (``Captured``).
         """
         if not self.captures(args[1:]):
             return None
         from torch.fx.experimental.proxy_tensor import make_fx
 
+        from adopt.backends.torch_graph import simplify
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 graph = make_fx(fn, tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
-            _simplify(graph)
-            same = _same(fn(*args), graph(*args))
+            simplify(graph)
+            expected = fn(*args)
+            with torch.no_grad():
+                same = _same(expected, graph(*args))
         except Exception:  # noqa: BLE001 - any failure to trace keeps the eager function, which
             return None    # raises the user's own error at the call
-        return graph if same else None
+        return Captured(graph, fn) if same else None
 
     def eye(self, n: int, like: Any) -> Any:
         return torch.eye(n, dtype=like.dtype)

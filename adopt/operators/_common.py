@@ -129,11 +129,14 @@ class Setup:
             compiled(*warm)
         return compiled
 
-    def runner(self, compiled: NativeFn, ntangents: int = 0) -> Callable[[Any, tuple, tuple], Any]:
+    def runner(self, compiled: NativeFn, ntangents: int = 0,
+               pack: Callable[[Any], Any] | None = None) -> Callable[[Any, tuple, tuple], Any]:
         """The prepared call: convert x, tangents and contexts in, run, convert results out.
 
         A compiled function (``jax.jit``) takes NumPy arrays as they are: its own transfer is
-        cheaper than a ``jnp.asarray`` first (benchmarks/results/dense.md).
+        cheaper than a ``jnp.asarray`` first (benchmarks/results/dense.md). ``pack`` puts the
+        result of a single-tangent function into the operator's tuples in Python (a tuple built
+        by ``jax.jit`` costs microseconds per call).
         """
         cin, cout, cctx = self.boundary.to_native, self.boundary.from_native, self.boundary.contexts
         if self.outer.compiles and array_kind(self.given.x) == "numpy":
@@ -141,6 +144,8 @@ class Setup:
         plain = cin is converter("numpy", "numpy") and cout is cin
         if plain and not any(isinstance(c, Constant) and is_dynamic(c.value) for c in self.given.contexts):
             if ntangents == 1:
+                if pack is not None:
+                    return lambda x, T, cs: pack(compiled(x, T[0]))
                 return lambda x, T, cs: compiled(x, T[0])
             if ntangents:
                 return lambda x, T, cs: compiled(x, *T)
@@ -148,7 +153,8 @@ class Setup:
 
         def run(x: Any, T: tuple, cs: tuple) -> Any:
             out = compiled(cin(x), *(cin(t) for t in T), *cctx(cs))
-            return tuple(_map_out(cout, o) for o in out) if isinstance(out, tuple) else cout(out)
+            out = tuple(_map_out(cout, o) for o in out) if isinstance(out, tuple) else cout(out)
+            return out if pack is None else pack(out)
 
         return run
 

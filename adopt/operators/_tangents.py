@@ -153,17 +153,22 @@ def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple,
     k = len(tangents)
     h1 = one(s) if one is not None and k == 1 else None
     warm = (s.x, *(s.tangent(t) for t in tangents), *s.cvals)
-    if h1 is not None:
-        both = s.compile(lambda x, t, *c: _single(h1(x, t, *c)), *warm)
-        only = s.compile(lambda x, t, *c: (h1(x, t, *c)[1],), *warm)
-    else:
-        h = derive(s)
-        both = s.compile(s.core(h, k, lambda r: (r[0], unstack(r[1], k))), *warm)
-        only = s.compile(s.core(h, k, lambda r: unstack(r[1], k)), *warm)
+    if h1 is not None:  # the compiled functions return arrays; the runners build the tuples
+        both = s.compile(h1, *warm)
+        only = s.compile(lambda x, t, *c: h1(x, t, *c)[1], *warm)
+        return s.prep(s.runner(only, k, _one), s.runner(both, k, _head_and_one),
+                      ntangents=k, tangent=tangents[0])
+    h = derive(s)
+    both = s.compile(s.core(h, k, lambda r: (r[0], unstack(r[1], k))), *warm)
+    only = s.compile(s.core(h, k, lambda r: unstack(r[1], k)), *warm)
     return s.prep(s.runner(only, k), s.runner(both, k), ntangents=k, tangent=tangents[0])
 
 
-def _single(r: tuple[Any, Any]) -> tuple[Any, tuple[Any]]:
+def _one(r: Any) -> tuple[Any]:
+    return (r,)
+
+
+def _head_and_one(r: tuple[Any, Any]) -> tuple[Any, tuple[Any]]:
     return r[0], (r[1],)
 
 

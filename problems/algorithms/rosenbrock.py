@@ -3,6 +3,8 @@
 Each step needs ``J = df/dy`` (a prepared ``jacobian``; sparse with ``AutoSparse``, then the
 stage systems are solved by a sparse LU) and ``df/dt`` (a prepared ``derivative``): one of each
 per step, and one LU of ``I / (h gamma) - J`` per attempted step size. No Newton iteration.
+A large sparse Jacobian keeps its pattern from step to step, so its fill-reducing ordering (nested
+dissection) is computed once, at the first step.
 
 Examples
 --------
@@ -24,7 +26,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 import adopt
-from adopt.problems.algorithms._common import CountingFunction, Result, nonfinite, sparse_lu
+from adopt.problems.algorithms._common import (CountingFunction, Result, fill_reducing_order, nonfinite,
+                                               sparse_lu)
 
 __all__ = ["rodas", "RODAS4"]
 
@@ -71,20 +74,21 @@ RODAS4 = Tableau(
 
 
 class _Linear:
-    """``I/(h gamma) - J``, factorised once per step size: dense LU or sparse LU."""
+    """``I/(h gamma) - J``, factorised once per step size: dense LU, or sparse LU in the
+    fill-reducing ``order`` computed once for the Jacobian's pattern."""
 
-    def __init__(self, J: Any, shift: float):
+    def __init__(self, J: Any, shift: float, order: np.ndarray | None = None):
         if sp.issparse(J):
-            self.solve = sparse_lu(shift * sp.eye_array(J.shape[0], format="csc") - J).solve
+            self.solve = sparse_lu(shift * sp.eye_array(J.shape[0], format="csc") - J, order).solve
         else:
             lu = sla.lu_factor(shift * np.eye(J.shape[0]) - J, check_finite=False)
             self.solve = lambda b: sla.lu_solve(lu, b, check_finite=False)
 
 
 def _step(f: CountingFunction, tab: Tableau, t: float, y: np.ndarray, h: float, J: Any, ft: np.ndarray,
-          f0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+          f0: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One RODAS step: ``(y_new, error estimate)``."""
-    E = _Linear(J, 1.0 / (h * tab.gamma))
+    E = _Linear(J, 1.0 / (h * tab.gamma), order)
     k: list[np.ndarray] = []
     for i in range(len(tab.c)):
         arg = y + sum((tab.a[i, j] * k[j] for j in range(i)), np.zeros_like(y))
@@ -117,7 +121,7 @@ def rodas(fun: Callable[..., Any], backend: Any, t_span: tuple[float, float], y0
     pj = adopt.prepare_jacobian(f_of_y, backend, y, ctx_t(t))
     pt = adopt.prepare_derivative(fun, backend, np.asarray(t), adopt.Constant(y))
     stops = sorted({*map(float, t_eval), *(b for b in map(float, t_breaks) if t < b < t_end), t_end})
-    out, steps, rejected, h = {}, [], 0, h0
+    out, steps, rejected, h, order = {}, [], 0, h0, None
     for stop in stops:
         while t < stop:
             if len(steps) >= max_steps:
@@ -130,7 +134,9 @@ def rodas(fun: Callable[..., Any], backend: Any, t_span: tuple[float, float], y0
             if bad := nonfinite("f, df/dy or df/dt", np.concatenate([f0, ft]), f"at t = {t:g}") or \
                     nonfinite("df/dy", J, f"at t = {t:g}"):
                 return _failed(bad, t_eval, out, y, steps, f, rejected)
-            attempt = _accepted_step(f, tableau, t, y, min(h, stop - t), J, ft, f0, rtol, atol)
+            if not steps and sp.issparse(J):  # one pattern throughout: order it once
+                order = fill_reducing_order(_shift_pattern(J))
+            attempt = _accepted_step(f, tableau, t, y, min(h, stop - t), J, ft, f0, rtol, atol, order)
             if isinstance(attempt, str):
                 return _failed(attempt, t_eval, out, y, steps, f, rejected)
             h_done, y, h, retries = attempt
@@ -145,14 +151,14 @@ def rodas(fun: Callable[..., Any], backend: Any, t_span: tuple[float, float], y0
 
 
 def _accepted_step(f: CountingFunction, tab: Tableau, t: float, y: np.ndarray, h: float, J: Any,
-                   ft: np.ndarray, f0: np.ndarray, rtol: float, atol: float
+                   ft: np.ndarray, f0: np.ndarray, rtol: float, atol: float, order: np.ndarray | None
                    ) -> tuple[float, np.ndarray, float, int] | str:
     """Steps of size h, shrunk until the weighted error estimate is <= 1 (Hairer & Wanner IV.8):
     ``(h taken, y_new, h for the next step, rejections)``, or a message on step-size underflow.
     ``h_next = h / clip(err^(1/order) / 0.9, 1/6, 5)``, never larger than h after a rejection."""
     retries = 0
     while True:
-        y_new, est = _step(f, tab, t, y, h, J, ft, f0)
+        y_new, est = _step(f, tab, t, y, h, J, ft, f0, order)
         scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
         err = float(np.sqrt(np.mean((est / scale) ** 2))) if np.all(np.isfinite(y_new)) else np.inf
         fac = min(5.0, max(1 / 6, err ** (1 / tab.order) / 0.9))
@@ -161,6 +167,13 @@ def _accepted_step(f: CountingFunction, tab: Tableau, t: float, y: np.ndarray, h
         retries, h = retries + 1, h / fac
         if h <= 16 * np.finfo(float).eps * max(abs(t), 1.0):
             return f"step size underflow at t = {t:g} (h = {h:.2e})"
+
+
+def _shift_pattern(J: Any) -> Any:
+    """The pattern of ``I/(h gamma) - J``: J's stored entries and the diagonal (all ones)."""
+    P = sp.csc_array(J, copy=True)
+    P.data[:] = 1.0
+    return P + sp.eye_array(J.shape[0], format="csc")
 
 
 def _failed(message: str, t_eval: Sequence[float], out: dict, y: np.ndarray, steps: list,

@@ -6,6 +6,8 @@ its inner Krylov solvers run unchanged; only the products ``J(x) v`` are exact: 
 prepared pushforward (on AutoJAX a compiled JVP), or, with ``linearize=True``, ``F`` is
 linearised once per Newton point (a same-point pushforward prep lending the compiled
 linearisation from point to point: no tracing) and each product applies the linear map.
+Under AutoSparse the linearisation is the sparse Jacobian, computed once per Newton point (a
+pushforward per color), and each product is a sparse matrix-vector product: the default there.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ class ExactKrylovJacobian(KrylovJacobian):
     linearised once per Newton point instead (:meth:`Derivatives.linearize`, at the first
     product after ``setup`` / ``update``) and each product applies the linear map: worth it
     when ``F`` is costly next to its linear part (many transcendental functions on a large
-    state); on small grids the per-call cost of the framework dominates and the default is
-    faster (see benchmarks/results/scipy.md).
+    state); on small grids the per-call cost of the framework dominates and products are
+    faster (see benchmarks/results/scipy.md). Under AutoSparse the linearisation is the sparse
+    Jacobian (a pushforward per color, once per Newton point) and a product costs a sparse
+    matrix-vector product: ``linearize=None`` (the default) means True there, False elsewhere.
 
     Examples
     --------
@@ -47,12 +51,13 @@ class ExactKrylovJacobian(KrylovJacobian):
     array([2., 2., 2.])
     """
 
-    def __init__(self, bundle: Derivatives, *, args: tuple = (), linearize: bool = False,
+    def __init__(self, bundle: Derivatives, *, args: tuple = (), linearize: bool | None = None,
                  rdiff: Any = None, method: Any = "lgmres", inner_maxiter: int = 20,
                  inner_M: Any = None, outer_k: int = 10, **kw: Any) -> None:
         super().__init__(rdiff=rdiff, method=method, inner_maxiter=inner_maxiter,
                          inner_M=inner_M, outer_k=outer_k, **kw)
-        self.bundle, self.args, self.linearize = bundle, args, linearize
+        self.bundle, self.args = bundle, args
+        self.linearize = bundle.sparse if linearize is None else linearize
         self._jvp: Callable[[np.ndarray], np.ndarray] | None = None
 
     def setup(self, x: np.ndarray, f: np.ndarray, func: Callable[..., Any]) -> None:
@@ -110,7 +115,7 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
                   f_tol: float | None = None, f_rtol: float | None = None,
                   x_tol: float | None = None, x_rtol: float | None = None,
                   tol_norm: Any = None, line_search: Any = "armijo", callback: Any = None,
-                  *, backend: Any, linearize: bool = False, **kw: Any) -> OptimizeResult:
+                  *, backend: Any, linearize: bool | None = None, **kw: Any) -> OptimizeResult:
     """:func:`scipy.optimize.newton_krylov` with exact Jacobian-vector products from ``backend``.
 
     SciPy's arguments and behaviour: the same outer Newton iteration, forcing terms, line
@@ -129,11 +134,15 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
     rdiff : ignored
         SciPy's difference step; the products here are exact.
     backend : backend
-        ``AutoJAX()``, ``AutoTorch()`` (or ``AutoFiniteDiff()``, which differences ``F``).
-    linearize : bool
+        ``AutoJAX()``, ``AutoTorch()`` (or ``AutoFiniteDiff()``, which differences ``F``), or
+        ``AutoSparse(...)`` of one: the sparse Jacobian once per Newton point, products as
+        sparse matrix-vector products (the fastest route when ``F`` is sparse and cheap,
+        such as a discretised PDE).
+    linearize : bool, optional
         Linearise ``F`` once per Newton point (on AutoJAX ``jax.linearize``, compiled once and
-        lent from point to point) and apply the linear map in each product, instead of one
-        pushforward per product: worth it when ``F`` is costly next to its linear part.
+        lent from point to point; under AutoSparse the sparse Jacobian) and apply the linear
+        map in each product, instead of one pushforward per product: worth it when ``F`` is
+        costly next to its linear part. Default: True under AutoSparse, False otherwise.
     iter, method, inner_maxiter, inner_M, outer_k, verbose, maxiter, f_tol, f_rtol, x_tol, x_rtol, tol_norm, line_search, callback, **kw
         As in SciPy; ``callback(x, f)`` sees ``x`` in ``xin``'s structure.
 
@@ -144,8 +153,8 @@ def newton_krylov(F: Callable[..., Any], xin: Any, iter: int | None = None, rdif
         ``fun`` (the final residual, flat), ``nit``, ``nfev`` (evaluations of ``F`` the
         iteration asked for), ``njvp`` (Jacobian-vector products; on a backend that runs ``F``
         eagerly, such as AutoTorch, each also evaluates ``F`` once) and ``njev``
-        (linearisations with ``linearize=True``: one per Newton point at which a product was
-        needed, each evaluating ``F`` once; 0 otherwise).
+        (linearisations, under AutoSparse sparse Jacobians: one per Newton point at which a
+        product was needed; 0 without ``linearize``).
 
     Raises
     ------

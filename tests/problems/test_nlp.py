@@ -97,6 +97,4 @@ def test_catalogue_entries_and_their_ipopt_route():
     assert out.success and out.error <= 1e-6 and out.method == "ipopt" and out.iterations > 0
     assert out.operators == {"gradient", "jacobian", "hessian"} and len(out.history) == out.iterations + 1
     assert out.info["violation"] <= 1e-7 and out.info["nhev"] == out.iterations
-    beam = next(p for p in problems if p.name == "nlp/clnlbeam/100")
-    sparse = beam.solve(adopt.AutoJAX())
-    assert sparse.success and sparse.method == "ipopt/sparse" and sparse.error <= 1e-6
+    # the sparse route on JAX: test_problems_solve.py::test_every_problem_on_jax

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from array_api_compat import array_namespace
 
 import adopt
@@ -12,7 +13,7 @@ from adopt.problems.algorithms import (gauss_newton, halley, levenberg_marquardt
                                        newton_krylov, newton_minimize, rodas)
 from adopt.problems.algorithms.krylov import cgls_trust_region, gmres, truncated_cg
 from adopt.problems.algorithms.rosenbrock import RODAS4, _step
-from adopt.problems.algorithms._common import CountingFunction
+from adopt.problems.algorithms._common import CountingFunction, fill_reducing_order, sparse_lu
 
 BACKENDS = [adopt.AutoJAX(), adopt.AutoTorch(), adopt.AutoFiniteDiff()]
 IDS = ["AutoJAX", "AutoTorch", "AutoFiniteDiff"]
@@ -130,6 +131,34 @@ def test_rodas_sparse_and_dense_agree() -> None:
                    rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(sparse.x, dense.x, rtol=1e-12, atol=1e-14)
     assert sparse.nit == dense.nit
+
+
+def _stencil(m: int) -> sp.csc_array:
+    T = sp.diags_array([-1.0, 4.0, -1.0], offsets=[-1, 0, 1], shape=(m, m))
+    return sp.csc_array(sp.kronsum(T, T))
+
+
+#: (matrix, whether nested dissection orders it): a 2D stencil, disconnected 2 x 2 blocks, a
+#: dense block (no separator), an unsymmetric pattern and a small matrix (SuperLU orders those)
+ORDERINGS = [
+    (_stencil(72), True),
+    (sp.csc_array(sp.block_diag([np.array([[3.0, 1.0], [1.0, 2.0]])] * 2500)), True),
+    (sp.csc_array(sp.block_diag([np.ones((40, 40)) + 40 * np.eye(40), _stencil(70)])), True),
+    (sp.csc_array(_stencil(72) + sp.eye_array(72 * 72, k=5)), False),
+    (_stencil(20), False),
+]
+
+
+@pytest.mark.parametrize("A,ordered", ORDERINGS,
+                         ids=["stencil", "blocks", "dense-block", "unsymmetric", "small"])
+def test_fill_reducing_order_solves_exactly(A: sp.csc_array, ordered: bool) -> None:
+    order = fill_reducing_order(A)
+    assert (order is not None) == ordered
+    if ordered:
+        np.testing.assert_array_equal(np.sort(order), np.arange(A.shape[0]))  # a permutation
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    x = sparse_lu(A, order).solve(b)
+    np.testing.assert_allclose(A @ x, b, atol=1e-11)
 
 
 def test_gmres_with_and_without_a_preconditioner() -> None:

@@ -84,9 +84,24 @@ def test_newton_krylov_counts_honestly_and_prepares_once(b, linearize):
         assert len(calls) == res.nfev + res.njev + res.njvp
 
 
+def test_newton_krylov_on_a_sparse_backend_linearises_to_the_sparse_jacobian():
+    """Under AutoSparse the default linearisation is one sparse Jacobian per Newton point
+    (njev), each product a sparse matvec (njvp); the same iterates as exact JVPs give."""
+    x0 = -np.ones(400)
+    dense = newton_krylov(broyden_tridiagonal, x0, f_tol=1e-10, backend=AutoJAX())
+    res = newton_krylov(broyden_tridiagonal, x0, f_tol=1e-10, backend=AutoSparse(AutoJAX()))
+    assert res.success and res.nit == dense.nit and res.njvp == dense.njvp
+    assert 1 <= res.njev <= res.nit and dense.njev == 0
+    np.testing.assert_allclose(res.x, dense.x, atol=1e-12)
+    off = newton_krylov(broyden_tridiagonal, x0, f_tol=1e-10, linearize=False,
+                        backend=AutoSparse(AutoJAX()))
+    assert off.njev == 0 and off.njvp == dense.njvp            # per-product pushforwards
+
+
 @pytest.mark.parametrize("linearize", [False, True])
-def test_krylov_jacobian_products_at_the_current_point(linearize):
-    d = Derivatives(broyden_tridiagonal, -np.ones(5), AutoJAX(), vector=True)
+@pytest.mark.parametrize("b", [AutoJAX(), AutoSparse(AutoJAX())], ids=repr)
+def test_krylov_jacobian_products_at_the_current_point(linearize, b):
+    d = Derivatives(broyden_tridiagonal, -np.ones(5), b, vector=True)
     J = ExactKrylovJacobian(d, linearize=linearize)
     J.setup(d.x0, d.fun(d.x0), d.fun)
     assert J.matvec(np.zeros(5)).tolist() == [0.0] * 5 and d.njev == d.njvp == 0

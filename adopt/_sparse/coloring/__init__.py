@@ -30,13 +30,13 @@ from ._bicoloring import Bicoloring
 from ._check import (check_acyclic_coloring, check_bicoloring, check_column_coloring,
                      check_row_coloring, check_star_coloring)
 from ._orders import ORDERS
-from ._results import NUMPY_OPS, DirectColoring, DirectMaps, NumpyOps, Ops
+from ._results import NUMPY_OPS, DirectColoring, DirectMaps, NumpyOps, Ops, one_hot
 from ._substitution import SubstitutionColoring, SubstitutionMaps
 
 __all__ = [
     "color", "KINDS", "ORDERS", "DEFAULT_ORDERS", "Coloring",
     "DirectColoring", "SubstitutionColoring", "Bicoloring", "DirectMaps", "SubstitutionMaps",
-    "Ops", "NumpyOps", "NUMPY_OPS",
+    "Ops", "NumpyOps", "NUMPY_OPS", "one_hot",
     "check_column_coloring", "check_row_coloring", "check_star_coloring",
     "check_acyclic_coloring", "check_bicoloring",
 ]

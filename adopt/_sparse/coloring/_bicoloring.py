@@ -102,12 +102,17 @@ class Bicoloring(Result):
         """The index maps :meth:`decompress` reads (convert each to a backend array once)."""
         return DirectMaps(self.index)
 
+    def seed_colors(self) -> tuple[IntArray, IntArray]:
+        """Each column's forward seed and each row's reverse seed (-1: none), the colors whose
+        one-hot arrays are :meth:`seeds`."""
+        return (_positions(self.column_colors, self.forward_colors),
+                _positions(self.row_colors, self.reverse_colors))
+
     def seeds(self, dtype: DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
         """Forward seeds (kf, n) and reverse seeds (kr, m), for the colors read only."""
-        return (one_hot(_positions(self.column_colors, self.forward_colors),
-                        self.forward_colors.size, dtype),
-                one_hot(_positions(self.row_colors, self.reverse_colors),
-                        self.reverse_colors.size, dtype))
+        forward, reverse = self.seed_colors()
+        return (one_hot(forward, self.forward_colors.size, dtype),
+                one_hot(reverse, self.reverse_colors.size, dtype))
 
     def decompress(self, products: tuple[Any, Any], ops: Ops = NUMPY_OPS,
                    maps: DirectMaps | None = None) -> Any:

@@ -25,7 +25,7 @@ def column_colors(csr: sp.csr_array, names: tuple[str, ...], seed: int, loops: L
     """Partial distance-2 colors of the columns of ``csr``."""
     walk = column_walk(csr)
     order = orders(walk, loops, seed)
-    return fewest_colors(names, lambda name: loops.partial_distance2(walk, order(name)),
+    return fewest_colors(names, order, lambda vertices: loops.partial_distance2(walk, vertices),
                          line_bound(csr.indptr))
 
 
@@ -36,4 +36,5 @@ def symmetric_colors(csr: sp.csr_array, mirror: IntArray, star: bool, names: tup
     graph = adjacency(csr, mirror)
     order = orders(adjacency_walk(graph), loops, seed)
     core = loops.star if star else loops.acyclic
-    return fewest_colors(names, lambda name: core(graph, order(name)), symmetric_bound(graph, star))
+    return fewest_colors(names, order, lambda vertices: core(graph, vertices),
+                         symmetric_bound(graph, star))

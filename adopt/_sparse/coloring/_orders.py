@@ -5,8 +5,9 @@ colored, given as a walk (see ``_kernels.py``): for a column coloring the degree
 its number of distance-2 neighbours in the bipartite graph, so no intersection graph is built.
 
 A tuple of orders is tried in turn and the coloring with the fewest colors is kept (the first
-on ties); the search stops as soon as a coloring meets a lower bound on the number of colors,
-since no later order can do better:
+on ties); an order that lists the vertices as an earlier one is not colored again, and the
+search stops as soon as a coloring meets a lower bound on the number of colors, since no later
+order can do better:
 
 * column (row) coloring: the largest number of nonzeros in a row (column), whose columns
   (rows) pairwise conflict [GMP05]_;
@@ -90,15 +91,22 @@ def orders(walk: Walk, loops: Loops, seed: int) -> Callable[[str], IntArray]:
     return lambda name: _ORDERS[name](walk, degrees, loops, seed)
 
 
-def fewest_colors(names: tuple[str, ...], color: Callable[[str], IntArray],
-                  bound: int) -> IntArray:
-    """The coloring with the fewest colors over ``names`` (the first on ties), stopping at the
-    first one with at most ``bound`` colors."""
-    best = color(names[0])
+def fewest_colors(names: tuple[str, ...], order: Callable[[str], IntArray],
+                  color: Callable[[IntArray], IntArray], bound: int) -> IntArray:
+    """The coloring with the fewest colors over the orders ``names`` (the first on ties),
+    stopping at the first one with at most ``bound`` colors; an order that lists the vertices
+    as one already colored is not colored again (largest first is the natural order when all
+    degrees are equal)."""
+    tried = [order(names[0])]
+    best = color(tried[0])
     for name in names[1:]:
         if count(best) <= bound:
             break
-        colors = color(name)
+        vertices = order(name)
+        if any(np.array_equal(vertices, seen) for seen in tried):
+            continue
+        tried.append(vertices)
+        colors = color(vertices)
         if count(colors) < count(best):
             best = colors
     return best
