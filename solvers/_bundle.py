@@ -488,12 +488,15 @@ class Derivatives:
         """
         e, C = self._e, self._contexts(args)
         z = e.point(np.array(x, dtype=np.float64))
+        return self._counted(lambda v: e.jvp(z, v, C))
 
-        def jvp(v: np.ndarray) -> np.ndarray:
+    def _counted(self, jvp: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        """``jvp`` with each product counted in ``njvp``."""
+        def counted(v: np.ndarray) -> np.ndarray:
             self.njvp += 1
-            return e.jvp(z, v, C)
+            return jvp(v)
 
-        return jvp
+        return counted
 
     @property
     def sparse(self) -> bool:
@@ -524,12 +527,7 @@ class Derivatives:
         else:
             self.njev += 1
             jvp = self._e.linearize(np.array(x, dtype=np.float64), self._contexts(args))
-
-        def counted(v: np.ndarray) -> np.ndarray:
-            self.njvp += 1
-            return jvp(v)
-
-        return counted
+        return self._counted(jvp)
 
     def prepare(self, *names: str) -> None:
         """Prepare ``"jac"``, ``"hess"``, ``"hessp"``, ``"jvp"``, ``"vjp"`` now, at ``x0`` and the
