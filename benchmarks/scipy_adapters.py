@@ -238,13 +238,19 @@ def least_squares_cases(rounds: int, sizes: tuple[int, ...]) -> list[Row]:
             res = so.least_squares(broyden_tridiagonal, x0, jac="2-point", jac_sparsity=pattern)
             return res.x, {"nfev": res.nfev, "njev": res.njev}
 
+        def scipy_fd_arrays():   # what adopt hands SciPy: no np.resize of scalar bounds / x_scale
+            res = so.least_squares(broyden_tridiagonal, x0, jac="2-point", jac_sparsity=pattern,
+                                   bounds=(np.full(n, -np.inf), np.full(n, np.inf)), x_scale=np.ones(n))
+            return res.x, {"nfev": res.nfev, "njev": res.njev}
+
         def ours():
             res = least_squares(broyden_tridiagonal, x0, backend=adopt.AutoSparse(adopt.AutoJAX()))
             return res.x, {"nfev": res.nfev, "njev": res.njev}
 
         rows += run_case(f"least_squares broyden tridiagonal n={n}", [
             Variant('scipy "2-point" + jac_sparsity', scipy_fd),
-            Variant("adopt AutoSparse(AutoJAX())", ours, "<= 0.45", 0.45)],
+            Variant("adopt AutoSparse(AutoJAX())", ours, "<= 0.45", 0.45),
+            Variant('scipy "2-point" + jac_sparsity, bounds and x_scale as arrays', scipy_fd_arrays)],
             rounds, lambda a, b: bool(np.allclose(a, b, atol=1e-6)))
     return rows
 
@@ -535,8 +541,8 @@ ANALYSIS = [
     "Noise: the last full run (29 Nov 2026, 17:24-17:30 UTC) had the machine to itself (load "
     "average 0.7-1.1, wall within 10 % of CPU); the 'again (noise control)' row, the reference "
     "route timed a second time, came out at 1.01x, but single cases still move by 5-8 % between "
-    "runs (the Brusselator's shared BDF + SuperLU part differed by 8 % between two routes that "
-    "do the same factorisations).",
+    "runs. The least_squares and solve_ivp cases were re-run on 29 Nov 2026, 19:03-19:07 UTC "
+    "(--only least_squares,brusselator,brusselator_nojac --split, load 0.3-1.0).",
     "minimize, JAX: adopt runs the same jitted value_and_grad / HVP as the hand-written recipe, "
     "with the same counts; its per-call layer (prep check, conversion, memo) is a few us on "
     "calls of 70-200 us: 1.05 / 0.99 / 1.05x in CPU time (0.94 / 0.95 / 1.08x wall).",
@@ -549,19 +555,26 @@ ANALYSIS = [
     "A same-point HVP (gradient graph kept, only the double backward per product) measured "
     "642 us against 1062 us per product, but re-preparing it at each new point costs 1003 us, "
     "more than it saves at SciPy's 2-3.5 products per point.",
-    "least_squares (--split): adopt's own work is 8.2 ms (n = 1e4) and 30 ms (n = 1e5) "
-    "against 63 ms and 451 ms for SciPy's grouped differences; the rest is trf + LSMR, shared "
-    "by both routes: 0.40x (1e4) and 0.44x (1e5) of the reference by itself. At n = 1e5 adopt "
-    "meets 0.45 (0.434); at n = 1e4 it is 0.469: 0.45 would need its own work under ~5 ms, 1 ms "
-    "per iteration for a compiled residual and a 3-color sparse Jacobian (0.4 + 0.8 ms here).",
-    "solve_ivp Brusselator (--split): BDF + SuperLU take 1.04-1.12 s of every route's 1.2-1.4 "
-    "s; the routes' own work is 160 ms (hand-written f and 2 Jacobians) and 132 ms (adopt: 499 "
-    "jitted f calls and 2 sparse Jacobians), so adopt's floor is 0.93x the hand-written route "
-    "and the table's 1.07 is the shared part's spread. Against dense differencing (no jac) "
-    "adopt is 13x faster (0.076); the shared BDF + SuperLU part is itself 0.060 of that "
-    "reference, so 1/16 = 0.0625 leaves any Jacobian route 2.5 % of the reference, 0.45 s, for "
-    "all its own work and the spread of SciPy's: not reached (adopt's own work is 0.14 s, the "
-    "spread of the shared part 0.08 s).",
+    "least_squares: SciPy's least_squares expands scalar bounds and x_scale with np.resize, "
+    "which builds a tuple of n one-element copies: 2.5 ms per call at n = 1e4 and three calls per "
+    "solve, 28 % of the reference solve at 1e4 and 36 % at 1e5 (the 'as arrays' row: SciPy's own "
+    "route with bounds=(np.full(n, -inf), np.full(n, inf)) and x_scale=np.ones(n), the same "
+    "problem). adopt hands SciPy arrays of x0's shape (solvers/scipy/_least_squares.py), so "
+    "it meets 0.45 at both sizes (0.397, 0.314); against that faster SciPy route it is 0.55x "
+    "and 0.49x. --split: adopt's own work is 8.0 ms (n = 1e4) and 31 ms (1e5) against 62 ms "
+    "and 518 ms for SciPy's grouped differences.",
+    "solve_ivp Brusselator: adopt's sparse Jacobians had int64 indices, which SuperLU converts "
+    "at every factorisation (an LU of I - cJ took 21.5 ms instead of 15.3): that was the 8 % "
+    "'spread' of the shared BDF + SuperLU part in earlier runs. With SciPy's int32 indices "
+    "adopt is 1.017x the hand-written sparse Jacobian in CPU time (0.993x wall; target 1.05: "
+    "met) and level with jac_sparsity differencing (0.979x CPU, 0.979x wall; that route makes "
+    "465 f calls to the exact routes' 499, its differenced Jacobians steering Newton slightly "
+    "differently). --split: own work 158 ms (adopt: 499 jitted f calls, ~130 us of CPU each "
+    "with JAX's asynchronous CPU dispatch, and 2 sparse Jacobians) vs 166 ms (hand-written: "
+    "NumPy f ~260 us, bmat Jacobians 2.4 ms); BDF + SuperLU take 1.0-1.16 s of every route. "
+    "Against dense differencing (no jac) adopt is 13.7x faster (0.073; 15.8x in the split "
+    "run, 1124 vs 17765 ms): 16x would need the whole route under 1.10 s, where SciPy's "
+    "BDF + SuperLU alone take 1.0-1.16 s: not reached.",
     "newton_krylov Bratu: with AutoSparse(AutoJAX()) the linearisation is the sparse Jacobian "
     "(7 colors), once per Newton point, and the 195 products are scipy.sparse matvecs: 0.61x "
     "SciPy's difference route (target 0.70: met), 13 F-equivalent evaluations instead of 239. "

@@ -93,6 +93,9 @@ def test_formats_numpy(fmt):
     prep = adopt.prepare_jacobian(f, b, np.ones(5))
     J = adopt.jacobian(f, b, x, prep=prep)
     assert isinstance(J, FORMATS[fmt])
+    if fmt in ("csr", "csc", "coo"):   # SciPy's own index dtype: SuperLU, LSMR convert nothing
+        indices = (J.coords if fmt == "coo" else (J.indices, J.indptr))
+        assert all(i.dtype == np.int32 and not i.flags.writeable for i in indices)
     P = adopt.sparsity_pattern(prep)
     rows, cols = P.nonzero()
     dense = np.zeros((4, 5))

@@ -14,6 +14,34 @@ from adopt.solvers.scipy._common import finish, no_user_jac, user_callback
 __all__ = ["least_squares"]
 
 
+def _full(b: Any, shape: tuple[int, ...]) -> Any:
+    """A real scalar as an array of ``shape``; anything else as given (SciPy checks it)."""
+    if isinstance(b, (int, float, np.integer, np.floating)) or (isinstance(b, np.ndarray) and b.ndim == 0
+                                                                and b.dtype.kind in "fi"):
+        return np.full(shape, float(b))
+    return b
+
+
+def _full_bounds(bounds: Any, shape: tuple[int, ...]) -> Any:
+    """Scalar bounds as arrays of ``x0``'s shape: the same problem for SciPy, whose
+    ``prepare_bounds`` expands a scalar with ``np.resize``, which costs 2.5 ms at n = 10⁴ (a
+    tuple of n one-element copies; three of them were 15 % of a sparse Broyden solve,
+    benchmarks/results/scipy.md)."""
+    if isinstance(bounds, so.Bounds):
+        return so.Bounds(_full(bounds.lb, shape), _full(bounds.ub, shape), bounds.keep_feasible)
+    if isinstance(bounds, tuple) and len(bounds) == 2:
+        return _full(bounds[0], shape), _full(bounds[1], shape)
+    return bounds
+
+
+def _full_scale(x_scale: Any, method: str, shape: tuple[int, ...]) -> Any:
+    """``x_scale`` with SciPy's default made explicit for 'trf' / 'dogbox' (1.0; 'lm' means
+    'jac') and a scalar expanded, for the reason of :func:`_full_bounds`."""
+    if x_scale is None and method in ("trf", "dogbox"):
+        return np.ones(shape)
+    return _full(x_scale, shape)
+
+
 def _check(jac: Any, backend: Any, method: str, tr_solver: Any, jac_sparsity: Any) -> None:
     """Refuse, before the solve, what cannot work, naming the fix."""
     if jac != "operator":
@@ -88,8 +116,8 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None,
     args = args if isinstance(args, tuple) else (args,)
     d = Derivatives(fun, x0, backend, args, kwargs, vector=True)
     res = so.least_squares(
-        d.fun, d.x0, d.jac_operator if jac == "operator" else d.jac, bounds=bounds,
-        method=method, ftol=ftol, xtol=xtol, gtol=gtol, x_scale=x_scale, loss=loss,
+        d.fun, d.x0, d.jac_operator if jac == "operator" else d.jac, bounds=_full_bounds(bounds, d.x0.shape),
+        method=method, ftol=ftol, xtol=xtol, gtol=gtol, x_scale=_full_scale(x_scale, method, d.x0.shape), loss=loss,
         f_scale=f_scale, diff_step=diff_step, tr_solver=tr_solver, tr_options=tr_options,
         max_nfev=max_nfev, verbose=verbose, args=args, callback=user_callback(callback, d.flat),
         workers=workers)

@@ -37,7 +37,12 @@ def _as(b, x):
 CASES = [dict(method="trf"), dict(method="dogbox"), dict(method="lm"),
          dict(method="trf", loss="soft_l1", f_scale=0.1), dict(method="trf", x_scale="jac"),
          dict(method="trf", bounds=([0, 0, 0.6], [10, 1.2, 10])),
-         dict(method="dogbox", bounds=([0, 0, 0.55], [10, 10, 10]))]
+         dict(method="dogbox", bounds=([0, 0, 0.55], [10, 10, 10])),
+         # scalar bounds and scales: adopt hands SciPy arrays (SciPy's np.resize of a scalar
+         # costs milliseconds at n = 1e4); the problem, and so every figure, must be the same
+         dict(method="trf", bounds=(0.6, 10)), dict(method="dogbox", bounds=(0.55, np.inf)),
+         dict(method="trf", bounds=(-np.inf, 2.0), x_scale=2.0), dict(method="lm", x_scale=0.5),
+         dict(method="lm", bounds=(-np.inf, np.inf))]
 
 
 @pytest.mark.parametrize("kw", CASES, ids=lambda kw: "-".join(map(str, kw.values()))[:30])
@@ -122,5 +127,14 @@ def test_impossible_combinations_are_refused_before_the_solve():
         least_squares(decay, np.ones(3), jac_sparsity=np.ones((30, 3)), backend=sparse)
     with pytest.raises(ValueError, match="`method` must be 'trf', 'dogbox' or 'lm'"):
         least_squares(decay, np.ones(3), method="gauss-newton", backend=AutoJAX())
-    with pytest.raises(ValueError, match="Each lower bound must be strictly less"):
-        least_squares(decay, np.ones(3), bounds=([2, 0, 0], [1, 5, 5]), backend=AutoJAX())
+    for bad, match in [(dict(bounds=([2, 0, 0], [1, 5, 5])), "Each lower bound must be strictly less"),
+                       (dict(bounds=(1.0, 1.0)), "Each lower bound must be strictly less"),
+                       (dict(bounds=([0, 0], [1, 1])), "Inconsistent shapes between bounds and `x0`"),
+                       (dict(bounds=so.Bounds(0.0, 1.0)), "Inconsistent shapes between bounds and `x0`"),
+                       (dict(method="lm", bounds=(0.0, np.inf)), "Method 'lm' doesn't support bounds"),
+                       (dict(x_scale=-1.0), "`x_scale` must be 'jac' or array_like with positive"),
+                       (dict(x_scale=np.inf), "`x_scale` must be 'jac' or array_like with positive")]:
+        with pytest.raises(ValueError, match=match):   # SciPy's own checks and words
+            so.least_squares(decay, np.ones(3), **bad)
+        with pytest.raises(ValueError, match=match):
+            least_squares(decay, np.ones(3), backend=AutoJAX(), **bad)
