@@ -174,6 +174,12 @@ def test_constant_that_shapes_the_pattern_is_checked():
     adopt.jacobian(g, b, np.ones(3), adopt.Constant(np.array([5.0, 0.0, 0.0])), prep=prep)
     with pytest.raises(adopt.PreparationMismatchError, match="nonzeros where the preparation had zeros"):
         adopt.jacobian(g, b, np.ones(3), adopt.Constant(np.array([1.0, 1.0, 1.0])), prep=prep)
+    # prepared without zeros (a Lagrangian's multipliers at ones), no value can add a nonzero:
+    # every later value is served, zeros included, with the dense operator's numbers
+    prep = adopt.prepare_jacobian(g, b, np.ones(3), adopt.Constant(np.ones(3)))
+    for w in (np.array([5.0, 0.0, -1.0]), np.zeros(3), np.array([0.0, 1.0, 2.0])):
+        J = adopt.jacobian(g, b, np.arange(3.0), adopt.Constant(w), prep=prep)
+        np.testing.assert_allclose(J.toarray(), adopt.jacobian(g, FD, np.arange(3.0), adopt.Constant(w)), atol=1e-9)
 
 
 def test_accessors_on_dense_prep_raise():

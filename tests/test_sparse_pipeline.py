@@ -80,10 +80,24 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_index_maps_are_arguments_of_the_compiled_call(monkeypatch, case):
-    # captured, the maps (10⁴ entries and more at n = 5000) would be integer constants of the
-    # program (a Jacobian's small seeds stay float constants: XLA specialises the products)
+    # above MAPS_AS_CONSTANTS entries (a Hessian's always), captured, the maps (10⁴ entries at
+    # n = 5000) would be integer constants of the program (a Jacobian's small seeds stay float
+    # constants: XLA specialises the products)
+    monkeypatch.setattr(prepare_module, "MAPS_AS_CONSTANTS", {"jacobian": 0, "hessian": 0})
     sizes = _constants(monkeypatch, *CASES[case], 5000)
     assert len(sizes) == 1 and sizes[0] < 100
+
+
+@pytest.mark.parametrize("case", ["jacobian-forward", "jacobian-reverse"])
+def test_small_jacobian_maps_are_constants_with_the_same_values(monkeypatch, case):
+    # up to MAPS_AS_CONSTANTS entries a Jacobian's maps are constants (XLA compiles gathers
+    # over constant indices into cheaper code), and the values are those of maps as arguments
+    prepare, f, backend = CASES[case]
+    assert max(_constants(monkeypatch, prepare, f, backend, 5000)) >= 5000
+    b, x = dataclasses.replace(backend, format="values"), jnp.linspace(0.5, 1.5, 5000)
+    constant = adopt.jacobian(f, b, x, prep=prepare(f, b, x))
+    monkeypatch.setattr(prepare_module, "MAPS_AS_CONSTANTS", {"jacobian": 0, "hessian": 0})
+    np.testing.assert_array_equal(adopt.jacobian(f, b, x, prep=prepare(f, b, x)), constant)
 
 
 LARGE_SEEDS = {**CASES, "jacobian-mixed": (adopt.prepare_jacobian, arrow, adopt.AutoSparse(

@@ -10,9 +10,9 @@ Modules: ``pattern`` (detection at preparation), ``jacobian`` (column, row and m
 colorings), ``hessian`` (star and acyclic colorings): each colors the pattern with
 :func:`adopt._sparse.coloring.color` and uses the result's seeds, index maps and decompression;
 ``ops`` (the decompression's array operations in JAX and PyTorch, native arrays made once),
-``prepare`` (the compiled or captured call, index maps as arguments), ``shard`` (the colors over
-``jax.devices()``), ``formats`` (the output types), ``info`` (what a prep knows, and its public
-readers), ``dense_detector``.
+``prepare`` (the compiled or captured call; index maps as arguments, a Jacobian's small ones as
+constants), ``shard`` (the colors over ``jax.devices()``), ``formats`` (the output types),
+``info`` (what a prep knows, and its public readers), ``dense_detector``.
 """
 
 from adopt._autosparse.dense_detector import DenseSparsityDetector

@@ -77,14 +77,18 @@ def _as_framework(contexts: tuple[Any, ...], fw: str) -> tuple[Any, ...]:
 def _structural_contexts(contexts: tuple[Any, ...]) -> list[tuple[int, bool, np.ndarray]]:
     """Array constants shape the detected pattern: integer ones as indices (their values must
     not change), float ones through their zeros (a new nonzero where the preparation had a zero
-    could add a structural nonzero). Each is checked per call of a strict sparse prep."""
+    could add a structural nonzero). Each is checked per call of a strict sparse prep, except a
+    float one without zeros at preparation (the multipliers of a Lagrangian prepared at ones),
+    where no later value can add a nonzero."""
     out = []
     for i, c in enumerate(contexts):
         v = getattr(c, "value", None)
         if isinstance(c, Constant) and array_kind(v) in ("numpy", "jax", "torch"):
             a = to_numpy(v)
-            exact = a.dtype.kind in "iub"
-            out.append((i, exact, a.copy() if exact else a != 0))
+            if a.dtype.kind in "iub":
+                out.append((i, True, a.copy()))
+            elif not (nonzero := a != 0).all():
+                out.append((i, False, nonzero))
     return out
 
 

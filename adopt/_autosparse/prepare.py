@@ -28,6 +28,13 @@ __all__ = ["finish", "captures", "one_hot_seeds"]
 #: (the chained Rosenbrock's calls 1.5x slower at n = 1e5, its prep 3x longer): see
 #: benchmarks/results/scale.md.
 SEEDS_AS_CONSTANTS = {"jacobian": 1 << 21, "hessian": 0}
+#: The largest index maps, in entries, that are constants of a compiled call (with constant
+#: seeds), per operator; larger ones are arguments. XLA compiles a Jacobian's gathers over
+#: constant indices into cheaper code (Lukšan–Vlček's constraints at n = 5000: 1.01-1.08x
+#: asdex's call, 1.16x with the maps as arguments), but a constant gather's compile time grows
+#: with it (6e6 entries: 1.7 s, 0.04 s as an argument). A Hessian's calls were faster with
+#: arguments (the same NLP's Lagrangian: 0.65x asdex's, 0.70-0.75x as constants).
+MAPS_AS_CONSTANTS = {"jacobian": 1 << 18, "hessian": 0}
 
 
 def one_hot_seeds(kind: str, operator: str, colors: np.ndarray, k: int, dtype: Any,
@@ -53,7 +60,7 @@ def one_hot_seeds(kind: str, operator: str, colors: np.ndarray, k: int, dtype: A
 
 
 def finish(s: Setup, backend: AutoSparse, h: Callable, maps: Any, info: SparseInfo,
-           shape: tuple[int, int]) -> Prep:
+           shape: tuple[int, int], operator: str) -> Prep:
     """The prep of ``h(maps, x, *c) -> (*heads, nonzeros)``; the index maps are native arrays
     made once, passed to a compiled ``h`` as arguments (with the seeds, unless they are
     constants of ``h``: :func:`one_hot_seeds`).
@@ -66,8 +73,11 @@ def finish(s: Setup, backend: AutoSparse, h: Callable, maps: Any, info: SparseIn
     fmt = formatter(s, backend, info, shape)
     inside = s.outer.kind == "jax" and array_kind(s.given.x) == "jax" and format_name(s, backend) == "dense"
     pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
-    run_both = s.runner(_prepared(s, h, maps, pick, eager=False))
-    run_only = s.runner(_prepared(s, h, maps, lambda r: pick(r)[-1], eager=True))
+    index_maps, seeds_argument = maps
+    constant = (s.outer.compiles and seeds_argument is None
+                and _entries(index_maps) <= MAPS_AS_CONSTANTS[operator])
+    run_both = s.runner(_prepared(s, h, maps, pick, eager=False, constant=constant))
+    run_only = s.runner(_prepared(s, h, maps, lambda r: pick(r)[-1], eager=True, constant=constant))
     out = (lambda v: v) if inside else fmt
 
     def run(x: Any, T: tuple, cs: tuple) -> Any:
@@ -85,16 +95,30 @@ def captures(s: Setup) -> bool:
     return s.given.warm and not s.outer.compiles and s.outer.captures(s.cvals)
 
 
-def _prepared(s: Setup, h: Callable, maps: Any, pick: Callable, eager: bool) -> Callable:
-    """``(x, *c) -> pick(h(maps, x, *c))``: compiled with ``maps`` as an argument (JAX), or
-    with ``maps`` bound and captured as a graph (PyTorch, where a sparse prep's structure is
-    static) at preparation (``eager``) or at its first call.
+def _entries(maps: Any) -> int:
+    """The number of entries of the arrays in ``maps`` (nested tuples of arrays)."""
+    if isinstance(maps, tuple):
+        return sum(_entries(m) for m in maps)
+    return int(np.prod(maps.shape, dtype=np.int64))
+
+
+def _prepared(s: Setup, h: Callable, maps: Any, pick: Callable, eager: bool,
+              constant: bool = False) -> Callable:
+    """``(x, *c) -> pick(h(maps, x, *c))``: compiled with ``maps`` as an argument (JAX; a
+    ``constant`` of the compiled code instead: see :data:`MAPS_AS_CONSTANTS`), or with ``maps``
+    bound and captured as a graph (PyTorch, where a sparse prep's structure is static) at
+    preparation (``eager``) or at its first call.
 
     A JAX function is compiled ahead, not run: ``lower(...).compile()`` fills ``jax.jit``'s
     caches, so its first call compiles nothing, and the prep saves a call (0.4 s CPU for the
     Brusselator's Jacobian at n = 1e6)."""
     if s.outer.compiles:
         ahead = eager and s.given.warm and s.outer.kind == "jax"
+        if constant:
+            compiled = s.compile(lambda x, *c: pick(h(maps, x, *c)), s.x, *s.cvals, eager=eager and not ahead)
+            if ahead:
+                compiled.lower(s.x, *s.cvals).compile()
+            return compiled
         compiled = s.compile(lambda a, x, *c: pick(h(a, x, *c)), maps, s.x, *s.cvals,
                              eager=eager and not ahead)
         if ahead:
