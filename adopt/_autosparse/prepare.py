@@ -96,7 +96,9 @@ def captures(s: Setup) -> bool:
 
 
 def _entries(maps: Any) -> int:
-    """The number of entries of the arrays in ``maps`` (nested tuples of arrays)."""
+    """The number of entries of the arrays in ``maps`` (nested tuples of arrays and None)."""
+    if maps is None:
+        return 0
     if isinstance(maps, tuple):
         return sum(_entries(m) for m in maps)
     return int(np.prod(maps.shape, dtype=np.int64))
