@@ -25,6 +25,8 @@ DEFAULT_MATRIX_SIZES: tuple[int, ...] = (10, 100, 1000)
 #: dense Jacobians, Hessians and finite-difference gradients run up to this size by default
 DENSE_LIMIT = 1000
 VECTOR_OPERATORS = ("gradient", "hvp", "pushforward", "pullback")
+#: the suffix of a case whose prep is made with strict=False (no per-call check)
+STRICT_FALSE = " (strict=False)"
 MATRIX_OPERATORS = ("jacobian", "hessian")
 SCALAR_OPERATORS = ("derivative", "second_derivative")
 BACKENDS = ("AutoJAX", "AutoTorch", "AutoFiniteDiff")
@@ -36,6 +38,9 @@ DENSE_NOTES = (
     "medians, min ratio = the same of the fastest blocks (less sensitive to a busy machine).",
     "Preparation (tracing, jit compilation) is not timed. JAX outputs are waited for "
     "(`.block_until_ready()`) inside the timed loop on both sides.",
+    "Preps are strict (the default: every call checks f, the backend, and the type, shape and "
+    "dtype of x, the tangents and the contexts); the rows marked (strict=False) time the same "
+    "call with a prep made with strict=False, which skips that check.",
     "Inputs are native: jax.Array for AutoJAX, torch.Tensor for AutoTorch, NumPy for "
     "AutoFiniteDiff (one extra row: AutoJAX with NumPy input), all float64.",
     "jacobian and hessian are dense: they run at n = 10, 100, 1000 only (n = 100000 would be "
@@ -71,9 +76,17 @@ def _point(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal(n), rng.standard_normal(n)
 
 
+def _strictness(op: str) -> tuple[str, bool]:
+    """``"hvp (strict=False)"`` -> ``("hvp", False)``: the case with a prep that skips the
+    per-call check of x, the tangents and the contexts."""
+    return (op.removesuffix(STRICT_FALSE), False) if op.endswith(STRICT_FALSE) else (op, True)
+
+
 def _jax_cases(op: str, n: int) -> Case:
     import jax
     import jax.numpy as jnp
+
+    op, strict = _strictness(op)
 
     f, g, h = _test_functions(jnp)
 
@@ -83,46 +96,46 @@ def _jax_cases(op: str, n: int) -> Case:
     t = jnp.asarray(0.7)
     to_np = np.asarray
     if op == "gradient":
-        prep, bare = adopt.prepare_gradient(f, be, x), jax.jit(jax.grad(f))
+        prep, bare = adopt.prepare_gradient(f, be, x, strict=strict), jax.jit(jax.grad(f))
         return Case(lambda: adopt.gradient(f, be, x, prep=prep).block_until_ready(),
                     {"jax.jit(jax.grad(f))": lambda: bare(x).block_until_ready()}, to_np)
     if op == "gradient (NumPy x)":
-        prep, bare = adopt.prepare_gradient(f, be, xn), jax.jit(jax.grad(f))
+        prep, bare = adopt.prepare_gradient(f, be, xn, strict=strict), jax.jit(jax.grad(f))
         return Case(lambda: adopt.gradient(f, be, xn, prep=prep),
                     {"np.asarray(jax.jit(jax.grad(f))(jnp.asarray(x)))": lambda: np.asarray(bare(jnp.asarray(xn)))},
                     to_np)
     if op == "jacobian":
-        prep = adopt.prepare_jacobian(g, be, x)
+        prep = adopt.prepare_jacobian(g, be, x, strict=strict)
         mode = prep.info["mode"]
         bare = jax.jit(jax.jacfwd(g) if mode == "forward" else jax.jacrev(g))
         name = "jax.jit(jax.jacfwd(g))" if mode == "forward" else "jax.jit(jax.jacrev(g))"
         return Case(lambda: adopt.jacobian(g, be, x, prep=prep).block_until_ready(),
                     {name: lambda: bare(x).block_until_ready()}, to_np)
     if op == "hvp":
-        prep = adopt.prepare_hvp(f, be, x, (v,))
+        prep = adopt.prepare_hvp(f, be, x, (v,), strict=strict)
         bare = jax.jit(lambda x, v: jax.jvp(jax.grad(f), (x,), (v,))[1])
         return Case(lambda: adopt.hvp(f, be, x, (v,), prep=prep)[0].block_until_ready(),
                     {"jax.jit(jvp(grad(f)))": lambda: bare(x, v).block_until_ready()}, to_np)
     if op == "hessian":
-        prep, bare = adopt.prepare_hessian(f, be, x), jax.jit(jax.hessian(f))
+        prep, bare = adopt.prepare_hessian(f, be, x, strict=strict), jax.jit(jax.hessian(f))
         return Case(lambda: adopt.hessian(f, be, x, prep=prep).block_until_ready(),
                     {"jax.jit(jax.hessian(f))": lambda: bare(x).block_until_ready()}, to_np)
     if op == "pushforward":
-        prep = adopt.prepare_pushforward(g, be, x, (v,))
+        prep = adopt.prepare_pushforward(g, be, x, (v,), strict=strict)
         bare = jax.jit(lambda x, v: jax.jvp(g, (x,), (v,))[1])
         return Case(lambda: adopt.pushforward(g, be, x, (v,), prep=prep)[0].block_until_ready(),
                     {"jax.jit(jax.jvp(g))": lambda: bare(x, v).block_until_ready()}, to_np)
     if op == "pullback":
-        prep = adopt.prepare_pullback(g, be, x, (v,))
+        prep = adopt.prepare_pullback(g, be, x, (v,), strict=strict)
         bare = jax.jit(lambda x, w: jax.vjp(g, x)[1](w)[0])
         return Case(lambda: adopt.pullback(g, be, x, (v,), prep=prep)[0].block_until_ready(),
                     {"jax.jit(jax.vjp(g))": lambda: bare(x, v).block_until_ready()}, to_np)
     if op == "derivative":
-        prep, bare = adopt.prepare_derivative(h, be, t), jax.jit(jax.grad(h))
+        prep, bare = adopt.prepare_derivative(h, be, t, strict=strict), jax.jit(jax.grad(h))
         return Case(lambda: adopt.derivative(h, be, t, prep=prep).block_until_ready(),
                     {"jax.jit(jax.grad(h))": lambda: bare(t).block_until_ready()}, to_np)
     if op == "second_derivative":
-        prep, bare = adopt.prepare_second_derivative(h, be, t), jax.jit(jax.grad(jax.grad(h)))
+        prep, bare = adopt.prepare_second_derivative(h, be, t, strict=strict), jax.jit(jax.grad(jax.grad(h)))
         return Case(lambda: adopt.second_derivative(h, be, t, prep=prep).block_until_ready(),
                     {"jax.jit(grad(grad(h)))": lambda: bare(t).block_until_ready()}, to_np)
     raise ValueError(f"no AutoJAX case for {op!r}")
@@ -132,6 +145,8 @@ def _torch_cases(op: str, n: int) -> Case:
     import torch
     from torch import func as tf
     from torch.autograd import forward_ad as fwad
+
+    op, strict = _strictness(op)
 
     f, g, h = _test_functions(torch)
 
@@ -154,11 +169,11 @@ def _torch_cases(op: str, n: int) -> Case:
     t = torch.tensor(0.7, dtype=torch.float64)
     to_np = lambda a: a.detach().numpy()  # noqa: E731
     if op == "gradient":
-        prep, fg = adopt.prepare_gradient(f, be, x), tf.grad(f)
+        prep, fg = adopt.prepare_gradient(f, be, x, strict=strict), tf.grad(f)
         return Case(lambda: adopt.gradient(f, be, x, prep=prep),
                     {"torch.autograd.grad": lambda: grad(f, x), "torch.func.grad": lambda: fg(x)}, to_np)
     if op == "jacobian":
-        prep = adopt.prepare_jacobian(g, be, x)
+        prep = adopt.prepare_jacobian(g, be, x, strict=strict)
         fwd = prep.info["mode"] == "forward"
         fj = tf.jacfwd(g) if fwd else tf.jacrev(g)
         strategy = "forward-mode" if fwd else "reverse-mode"
@@ -168,32 +183,32 @@ def _torch_cases(op: str, n: int) -> Case:
                          lambda: torch.autograd.functional.jacobian(g, x, vectorize=True, strategy=strategy)},
                     to_np)
     if op == "hvp":
-        prep, fg = adopt.prepare_hvp(f, be, x, (v,)), tf.grad(f)
+        prep, fg = adopt.prepare_hvp(f, be, x, (v,), strict=strict), tf.grad(f)
         return Case(lambda: adopt.hvp(f, be, x, (v,), prep=prep)[0],
                     {"eager double backward": lambda: hvp_eager(f, x, v),
                      "torch.func.jvp(grad(f))": lambda: tf.jvp(fg, (x,), (v,))[1]}, to_np)
     if op == "hessian":
-        prep, fh, eye = adopt.prepare_hessian(f, be, x), tf.hessian(f), torch.eye(n, dtype=x.dtype)
+        prep, fh, eye = adopt.prepare_hessian(f, be, x, strict=strict), tf.hessian(f), torch.eye(n, dtype=x.dtype)
         return Case(lambda: adopt.hessian(f, be, x, prep=prep),
                     {"torch.func.hessian": lambda: fh(x),
                      "eager double backward, batched": lambda: hvp_eager(f, x, eye, is_grads_batched=True)},
                     to_np)
     if op == "pushforward":
-        prep = adopt.prepare_pushforward(g, be, x, (v,))
+        prep = adopt.prepare_pushforward(g, be, x, (v,), strict=strict)
         return Case(lambda: adopt.pushforward(g, be, x, (v,), prep=prep)[0],
                     {"torch.func.jvp": lambda: tf.jvp(g, (x,), (v,))[1],
                      "eager forward_ad dual": lambda: jvp_eager(x, v)}, to_np)
     if op == "pullback":
-        prep = adopt.prepare_pullback(g, be, x, (v,))
+        prep = adopt.prepare_pullback(g, be, x, (v,), strict=strict)
         return Case(lambda: adopt.pullback(g, be, x, (v,), prep=prep)[0],
                     {"torch.autograd.grad": lambda: grad(g, x, v),
                      "torch.func.vjp": lambda: tf.vjp(g, x)[1](v)[0]}, to_np)
     if op == "derivative":
-        prep, fg = adopt.prepare_derivative(h, be, t), tf.grad(h)
+        prep, fg = adopt.prepare_derivative(h, be, t, strict=strict), tf.grad(h)
         return Case(lambda: adopt.derivative(h, be, t, prep=prep),
                     {"torch.autograd.grad": lambda: grad(h, t), "torch.func.grad": lambda: fg(t)}, to_np)
     if op == "second_derivative":
-        prep, fgg = adopt.prepare_second_derivative(h, be, t), tf.grad(tf.grad(h))
+        prep, fgg = adopt.prepare_second_derivative(h, be, t, strict=strict), tf.grad(tf.grad(h))
         return Case(lambda: adopt.second_derivative(h, be, t, prep=prep),
                     {"eager double backward": lambda: hvp_eager(h, t, torch.ones_like(t)),
                      "torch.func.grad(grad(h))": lambda: fgg(t)}, to_np)
@@ -244,7 +259,8 @@ def dense_specs(*, backends: Sequence[str] = BACKENDS,
     Jacobians and Hessians at ``matrix_sizes``; derivative and second derivative once at a
     scalar (``n = 1``). Finite differences run gradient (for each of ``fd_methods``),
     jacobian and derivative (central) at ``matrix_sizes`` (a gradient is 2n evaluations of f).
-    ``numpy_input_n`` adds AutoJAX's gradient with a NumPy ``x`` at that size (None: not).
+    ``numpy_input_n`` adds, at that size, AutoJAX's gradient with a NumPy ``x`` and every vector
+    operator with a ``strict=False`` prep (None: neither).
     """
     specs: list[CaseSpec] = []
     for backend in backends:
@@ -260,6 +276,9 @@ def dense_specs(*, backends: Sequence[str] = BACKENDS,
             if backend == "AutoJAX" and op == "gradient" and numpy_input_n:
                 specs.append(CaseSpec("gradient (NumPy x)", backend, numpy_input_n,
                                       _bind(build, "gradient (NumPy x)", numpy_input_n)))
+            if op in VECTOR_OPERATORS and numpy_input_n:   # the same prep without the strict check
+                specs.append(CaseSpec(op + STRICT_FALSE, backend, numpy_input_n,
+                                      _bind(build, op + STRICT_FALSE, numpy_input_n)))
     return specs
 
 
