@@ -124,3 +124,45 @@ def test_derivative_prepared_at_one_point_called_at_another(kind):
     for yy, dd in ((y, d), (y2, d2)):
         assert float(_np(yy)) == pytest.approx(1.5**3)
         assert float(_np(dd)) == pytest.approx(3 * 1.5**2, rel=1e-6)
+
+
+def _roll_mix(x):
+    return torch.sin(x) * x + torch.roll(x, 1) * torch.cos(x)
+
+
+class _OldStyleSquare(torch.autograd.Function):
+    """A custom Function in the old style (ctx in forward, no setup_context): autograd takes
+    it, torch.func refuses it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2.0 * x * g
+
+
+def _old_style(x):
+    return _OldStyleSquare.apply(x) * torch.roll(x, 1)
+
+
+@pytest.mark.parametrize("f", [_roll_mix, _old_style])
+@pytest.mark.parametrize("n", [3, 100])
+def test_torch_reverse_jacobian_batched_either_way(f, n):
+    # batches of FUNC_PULLBACK_BATCH cotangents and more go through torch.func's vmap(vjp),
+    # smaller ones through autograd's batched backward; a function torch.func cannot take
+    # falls back. Prepared at one point, run at another, against autograd's own Jacobian.
+    from adopt.backends.torch import FUNC_PULLBACK_BATCH
+
+    assert (n >= FUNC_PULLBACK_BATCH) == (n == 100)
+    b = adopt.AutoTorch(mode="reverse")
+    x0, x = (torch.linspace(0.5, 1.5, n, dtype=torch.float64) * s for s in (1.0, 1.3))
+    J = adopt.jacobian(f, b, x, prep=adopt.prepare_jacobian(f, b, x0))
+    torch.testing.assert_close(J, torch.autograd.functional.jacobian(f, x), rtol=1e-13, atol=1e-13)
+    y, T = adopt.value_and_pullback(f, b, x, tuple(torch.eye(n, dtype=torch.float64)),
+                                    prep=adopt.prepare_pullback(f, b, x0, tuple(torch.eye(n, dtype=torch.float64))))
+    torch.testing.assert_close(torch.stack(T), J)   # row i: the pullback of e_i
+    torch.testing.assert_close(y, f(x))

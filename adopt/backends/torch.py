@@ -28,6 +28,14 @@ except ImportError as e:  # pragma: no cover - exercised when torch is absent
     ) from e
 
 
+#: From this many cotangents on, a batched pullback is torch.func's vmap over one vjp instead of
+#: autograd's batched backward (``is_grads_batched``), which is faster for small batches: on
+#: g(x) = sin(x) x + roll(x, 1) cos(x), a reverse Jacobian took 0.73x / 1.00x the torch.func
+#: time at n = 10 / 30 and 1.72x / 2.33x / 1.88x at n = 100 / 300 / 1000
+#: (benchmarks/results/design_choices.md). A function torch.func cannot transform falls back.
+FUNC_PULLBACK_BATCH = 64
+
+
 def _grad(y: Any, x: Any, ty: Any, *, batched: bool = False, create_graph: bool = False,
           retain_graph: bool | None = None) -> Any:
     """``torch.autograd.grad`` that returns zeros where ``y`` does not depend on ``x``."""
@@ -237,19 +245,25 @@ class TorchImpl(BackendImpl):
         return h
 
     def value_and_pullback(self, fn: NativeFn, nested: bool = False) -> NativeFn:
-        if nested:
-            def h_func(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
-                y, vjp = tf.vjp(lambda x_: fn(x_, *c), x)
-                return y, tf.vmap(lambda t: vjp(t)[0])(TY)
+        def h_func(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
+            y, vjp = tf.vjp(lambda x_: fn(x_, *c), x)
+            return y, tf.vmap(lambda t: vjp(t)[0])(TY)
 
+        if nested:
             return h_func
 
         def h(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
+            k = TY.shape[0]
+            if k >= FUNC_PULLBACK_BATCH:
+                try:
+                    return h_func(x.detach(), TY, *c)
+                except RuntimeError:  # f is beyond torch.func (.item(), in-place on x, ...)
+                    pass
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
-            if TY.shape[0] == 0:  # no cotangents (x or y empty)
+            if k == 0:  # no cotangents (x or y empty)
                 return y.detach(), x.new_zeros((0, *x.shape))
-            if TY.shape[0] == 1:
+            if k == 1:
                 return y.detach(), _grad(y, xg, TY[0])[None]
             return y.detach(), _grad(y, xg, TY, batched=True)
 
