@@ -117,7 +117,8 @@ def _prepared(s: Setup, h: Callable, maps: Any, pick: Callable, eager: bool,
     if s.outer.compiles:
         ahead = eager and s.given.warm and s.outer.kind == "jax"
         if constant:
-            compiled = s.compile(lambda x, *c: pick(h(maps, x, *c)), s.x, *s.cvals, eager=eager and not ahead)
+            compiled = s.compile(lambda x, *c: pick(h(maps, x, *c)), s.x, *s.cvals,
+                                 eager=eager and not ahead)
             if ahead:
                 compiled.lower(s.x, *s.cvals).compile()
             return compiled

@@ -257,7 +257,7 @@ class TorchImpl(BackendImpl):
             if k >= FUNC_PULLBACK_BATCH:
                 try:
                     return h_func(x.detach(), TY, *c)
-                except RuntimeError:  # f is beyond torch.func (.item(), in-place on x, ...)
+                except RuntimeError:  # beyond torch.func: an old-style autograd.Function
                     pass
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)

@@ -16,17 +16,17 @@ __all__ = ["least_squares"]
 
 def _full(b: Any, shape: tuple[int, ...]) -> Any:
     """A real scalar as an array of ``shape``; anything else as given (SciPy checks it)."""
-    if isinstance(b, (int, float, np.integer, np.floating)) or (isinstance(b, np.ndarray) and b.ndim == 0
-                                                                and b.dtype.kind in "fi"):
+    if isinstance(b, (int, float, np.integer, np.floating)) or (
+            isinstance(b, np.ndarray) and b.ndim == 0 and b.dtype.kind in "fi"):
         return np.full(shape, float(b))
     return b
 
 
 def _full_bounds(bounds: Any, shape: tuple[int, ...]) -> Any:
     """Scalar bounds as arrays of ``x0``'s shape: the same problem for SciPy, whose
-    ``prepare_bounds`` expands a scalar with ``np.resize``, which costs 2.5 ms at n = 10⁴ (a
-    tuple of n one-element copies; three of them were 15 % of a sparse Broyden solve,
-    benchmarks/results/scipy.md)."""
+    ``prepare_bounds`` expands a scalar with ``np.resize``, a tuple of n one-element copies:
+    2.5 ms per call at n = 10⁴; the three of a solve (with ``x_scale``) were 28-36 % of SciPy's
+    own sparse Broyden solve at n = 10⁴-10⁵ (benchmarks/results/scipy.md)."""
     if isinstance(bounds, so.Bounds):
         return so.Bounds(_full(bounds.lb, shape), _full(bounds.ub, shape), bounds.keep_feasible)
     if isinstance(bounds, tuple) and len(bounds) == 2:
@@ -115,10 +115,11 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None,
     _check(jac, backend, method, tr_solver, jac_sparsity)
     args = args if isinstance(args, tuple) else (args,)
     d = Derivatives(fun, x0, backend, args, kwargs, vector=True)
+    shape = d.x0.shape
     res = so.least_squares(
-        d.fun, d.x0, d.jac_operator if jac == "operator" else d.jac, bounds=_full_bounds(bounds, d.x0.shape),
-        method=method, ftol=ftol, xtol=xtol, gtol=gtol, x_scale=_full_scale(x_scale, method, d.x0.shape), loss=loss,
-        f_scale=f_scale, diff_step=diff_step, tr_solver=tr_solver, tr_options=tr_options,
-        max_nfev=max_nfev, verbose=verbose, args=args, callback=user_callback(callback, d.flat),
-        workers=workers)
+        d.fun, d.x0, d.jac_operator if jac == "operator" else d.jac,
+        bounds=_full_bounds(bounds, shape), method=method, ftol=ftol, xtol=xtol, gtol=gtol,
+        x_scale=_full_scale(x_scale, method, shape), loss=loss, f_scale=f_scale,
+        diff_step=diff_step, tr_solver=tr_solver, tr_options=tr_options, max_nfev=max_nfev,
+        verbose=verbose, args=args, callback=user_callback(callback, d.flat), workers=workers)
     return finish(res, d)
