@@ -41,7 +41,7 @@ def prepare_sparse_hessian(f: Callable[..., Any], backend: AutoSparse, x: Any,
         y, g, HT = vghv(x, seeds(argument), *c)
         return y, g, result.decompress(HT.reshape(k, n), ops, maps)
 
-    return finish(s, backend, h, (maps, argument), SparseInfo(P, result), (n, n), "hessian")
+    return finish(s, backend, h, (maps, argument), SparseInfo(P, result), (n, n))
 
 
 def _value_gradient_hvp(s: Setup) -> Callable:

@@ -66,7 +66,7 @@ def prepare_sparse_jacobian(f: Callable[..., Any], backend: AutoSparse, x: Any,
         h = _one_sided(s, backend, result, seeds)
     maps = type(result.maps)(*(native(kind, a) for a in result.maps))
     return finish(s, backend, h, (maps, argument), SparseInfo(P, result),
-                  (s.shapes.m, s.shapes.n), "jacobian")
+                  (s.shapes.m, s.shapes.n))
 
 
 def _one_sided(s: Setup, backend: AutoSparse, result: DirectColoring, seeds: Callable) -> Callable:

@@ -60,7 +60,7 @@ def one_hot_seeds(kind: str, operator: str, colors: np.ndarray, k: int, dtype: A
 
 
 def finish(s: Setup, backend: AutoSparse, h: Callable, maps: Any, info: SparseInfo,
-           shape: tuple[int, int], operator: str) -> Prep:
+           shape: tuple[int, int]) -> Prep:
     """The prep of ``h(maps, x, *c) -> (*heads, nonzeros)``; the index maps are native arrays
     made once, passed to a compiled ``h`` as arguments (with the seeds, unless they are
     constants of ``h``: :func:`one_hot_seeds`).
@@ -75,7 +75,7 @@ def finish(s: Setup, backend: AutoSparse, h: Callable, maps: Any, info: SparseIn
     pick = (lambda r: (*r[:-1], fmt(r[-1]))) if inside else (lambda r: r)
     index_maps, seeds_argument = maps
     constant = (s.outer.compiles and seeds_argument is None
-                and _entries(index_maps) <= MAPS_AS_CONSTANTS[operator])
+                and _entries(index_maps) <= MAPS_AS_CONSTANTS[s.operator])
     run_both = s.runner(_prepared(s, h, maps, pick, eager=False, constant=constant))
     run_only = s.runner(_prepared(s, h, maps, lambda r: pick(r)[-1], eager=True, constant=constant))
     out = (lambda v: v) if inside else fmt
