@@ -79,6 +79,10 @@ class Prep:
         The output buffer of an in-place function.
     info : Mapping
         Extra facts of the preparation (e.g. the sparsity pattern and coloring).
+    check_after_run : bool
+        Whether ``run`` refuses arguments of another type without tracing or computing with
+        them (JAX's executables for exactly the preparation's arguments), so that the strict
+        check may run while the computation does.
     """
 
     operator: str
@@ -93,6 +97,7 @@ class Prep:
     run_value: Callable[..., Any] = field(repr=False)
     tangent: ArraySig | None = field(default=None, repr=False)
     info: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    check_after_run: bool = field(default=False, repr=False)
 
     def check(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
               tangents: tuple[Any, ...] | None = None, y: Any = None) -> None:

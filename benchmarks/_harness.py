@@ -56,6 +56,7 @@ class Timing:
     min: float
     calls: int      # calls per block
     blocks: int
+    per_block: tuple[float, ...] = ()  # seconds per call in each round, in the order of the rounds
 
 
 def _time_block(fn: Callable[[], Any], calls: int) -> float:
@@ -110,7 +111,7 @@ def measure_all(fns: Sequence[Callable[[], Any]], *, blocks: int = 9,
     finally:
         if enabled:
             gc.enable()
-    return [Timing(statistics.median(t), min(t), c, len(t)) for t, c in zip(times, calls)]
+    return [Timing(statistics.median(t), min(t), c, len(t), tuple(t)) for t, c in zip(times, calls)]
 
 
 def measure(adopt_fn: Callable[[], Any], bare_fn: Callable[[], Any], *, blocks: int = 9,
@@ -173,6 +174,7 @@ class Result:
     adopt_min_us: float
     bare_min_us: float
     ratio_min: float
+    ratio_paired: float  # the median over rounds of adopt / bare within each round
     agree: bool
 
 
@@ -199,7 +201,13 @@ def run_case(spec: CaseSpec, *, blocks: int = 9, min_time: float = 0.02) -> Resu
         desc = f"{desc} (faster than {others})"
     return Result(spec.operator, spec.backend, spec.n, t_adopt.median * 1e6, bare[best].median * 1e6,
                   t_adopt.median / bare[best].median, desc, t_adopt.min * 1e6, bare[best].min * 1e6,
-                  t_adopt.min / bare[best].min, agree)
+                  t_adopt.min / bare[best].min, paired_ratio(t_adopt, bare[best]), agree)
+
+
+def paired_ratio(a: Timing, b: Timing) -> float:
+    """The median over rounds of ``a / b`` within each round: the two blocks of a round run back
+    to back, so a drift of the machine's speed between rounds cancels out."""
+    return statistics.median(x / y for x, y in zip(a.per_block, b.per_block))
 
 
 def run_cases(specs: Sequence[CaseSpec], *, blocks: int = 9, min_time: float = 0.02,
@@ -245,7 +253,8 @@ class Skipped:
     reason: str
 
 
-TABLE_HEADER = ("operator", "backend", "n", "adopt µs", "bare µs", "ratio", "min ratio", "baseline")
+TABLE_HEADER = ("operator", "backend", "n", "adopt µs", "bare µs", "ratio", "min ratio", "paired ratio",
+                "baseline")
 
 
 def table_rows(results: Iterable[Result], skipped: Iterable[Skipped] = ()) -> list[list[str]]:
@@ -254,9 +263,9 @@ def table_rows(results: Iterable[Result], skipped: Iterable[Skipped] = ()) -> li
     for r in results:
         flag = "" if r.agree else " [results differ!]"
         rows.append([r.operator, r.backend, str(r.n), _fmt(r.adopt_us), _fmt(r.bare_us),
-                     f"{r.ratio:.2f}", f"{r.ratio_min:.2f}", r.baseline + flag])
+                     f"{r.ratio:.2f}", f"{r.ratio_min:.2f}", f"{r.ratio_paired:.2f}", r.baseline + flag])
     for s in skipped:
-        rows.append([s.operator, s.backend, str(s.n), "—", "—", "—", "—", f"skipped: {s.reason}"])
+        rows.append([s.operator, s.backend, str(s.n), "—", "—", "—", "—", "—", f"skipped: {s.reason}"])
     return rows
 
 
@@ -264,7 +273,7 @@ def format_table(results: Iterable[Result], skipped: Iterable[Skipped] = (),
                  markdown: bool = False) -> str:
     """The results as an aligned text table, or a markdown table."""
     rows = table_rows(results, skipped)
-    right = (2, 3, 4, 5, 6)
+    right = (2, 3, 4, 5, 6, 7)
     if markdown:
         lines = ["| " + " | ".join(r) + " |" for r in rows]
         lines.insert(1, "|" + "|".join("---:" if i in right else "---" for i in range(len(rows[0]))) + "|")

@@ -35,7 +35,8 @@ BACKENDS = ("AutoJAX", "AutoTorch", "AutoFiniteDiff")
 DENSE_NOTES = (
     "Times are microseconds per prepared call: the median over interleaved blocks (adopt and "
     "the baselines alternate), each block at least 20 ms of calls; ratio = adopt / bare of the "
-    "medians, min ratio = the same of the fastest blocks (less sensitive to a busy machine).",
+    "medians, min ratio = the same of the fastest blocks, paired ratio = the median over rounds of "
+    "adopt / bare within each round (the least sensitive to a machine whose speed drifts).",
     "Preparation (tracing, jit compilation) is not timed. JAX outputs are waited for "
     "(`.block_until_ready()`) inside the timed loop on both sides.",
     "Preps are strict (the default: every call checks f, the backend, and the type, shape and "

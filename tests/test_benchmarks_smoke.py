@@ -20,7 +20,7 @@ import dense_cases  # noqa: E402
 import run  # noqa: E402
 
 COLUMNS = ["operator", "backend", "n", "adopt_us", "bare_us", "ratio", "baseline",
-           "adopt_min_us", "bare_min_us", "ratio_min", "agree"]
+           "adopt_min_us", "bare_min_us", "ratio_min", "ratio_paired", "agree"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_csv_columns_and_times(results: tuple[Path, list[dict[str, str]]]) -> No
         assert next(csv.reader(fh)) == COLUMNS
     assert rows
     for r in rows:
-        for col in ("adopt_us", "bare_us", "ratio", "adopt_min_us", "bare_min_us", "ratio_min"):
+        for col in ("adopt_us", "bare_us", "ratio", "adopt_min_us", "bare_min_us", "ratio_min", "ratio_paired"):
             v = float(r[col])
             assert math.isfinite(v) and v > 0, (col, r)
         assert r["agree"] == "True", r
@@ -64,6 +64,8 @@ def test_markdown_table(results: tuple[Path, list[dict[str, str]]]) -> None:
 
 def test_measure_interleaves_and_returns_times() -> None:
     a, b = _harness.measure(lambda: sum(range(50)), lambda: sum(range(5)), blocks=3, min_time=1e-3)
-    assert a.blocks == b.blocks == 3
+    assert a.blocks == b.blocks == 3 == len(a.per_block) == len(b.per_block)
+    assert min(a.per_block) == a.min and sorted(a.per_block)[1] == a.median
+    assert _harness.paired_ratio(a, a) == 1.0
     assert a.calls >= 1 and b.calls >= 1
     assert 0 < a.min <= a.median and 0 < b.min <= b.median

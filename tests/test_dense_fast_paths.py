@@ -3,7 +3,8 @@
 Prepared calls take shortcuts in the common case: out= buffers of the result's own type, shape
 and dtype are written without the full check; same-point checks compare values in one pass and
 look at NaNs only when that fails; eager PyTorch runs one tangent unbatched and evaluates f once
-per Hessian. Each test here checks a shortcut against a reference (a closed form, the general
+per Hessian; strict JAX preps run JAX's executable for exactly their arguments and are checked
+while it computes. Each test here checks a shortcut against a reference (a closed form, the general
 path) and checks that what the shortcut skips is still refused.
 """
 
@@ -166,3 +167,111 @@ def test_torch_reverse_jacobian_batched_either_way(f, n):
                                     prep=adopt.prepare_pullback(f, b, x0, tuple(torch.eye(n, dtype=torch.float64))))
     torch.testing.assert_close(torch.stack(T), J)   # row i: the pullback of e_i
     torch.testing.assert_close(y, f(x))
+
+
+# ---- strict JAX preps are checked while the computation runs ------------------------------------
+def _jax_preps(f, x, t, strict=True):
+    import jax.numpy as jnp
+
+    b = adopt.AutoJAX()
+
+    def scalar(x):
+        return jnp.sum(f(x) ** 2)
+
+    return {
+        "gradient": (adopt.prepare_gradient(scalar, b, x, strict=strict),
+                     lambda x, p: adopt.gradient(scalar, b, x, prep=p)),
+        "jacobian": (adopt.prepare_jacobian(f, b, x, strict=strict),
+                     lambda x, p: adopt.jacobian(f, b, x, prep=p)),
+        "hessian": (adopt.prepare_hessian(scalar, b, x, strict=strict),
+                    lambda x, p: adopt.value_gradient_and_hessian(scalar, b, x, prep=p)),
+        "pushforward": (adopt.prepare_pushforward(f, b, x, (t,), strict=strict),
+                        lambda x, p: adopt.value_and_pushforward(f, b, x, (t,), prep=p)),
+        "pullback": (adopt.prepare_pullback(f, b, x, (t, t), strict=strict),
+                     lambda x, p: adopt.pullback(f, b, x, (t, t), prep=p)),
+        "hvp": (adopt.prepare_hvp(scalar, b, x, (t,), strict=strict),
+                lambda x, p: adopt.hvp(scalar, b, x, (t,), prep=p)),
+    }
+
+
+def _flat(r):
+    return [np.asarray(a) for a in (r if isinstance(r, tuple) else (r,)) for a in (a if isinstance(a, tuple) else (a,))]
+
+
+def test_strict_jax_preps_run_exact_executables_and_refuse_other_arguments_without_tracing():
+    import jax.numpy as jnp
+
+    from adopt.testing import record_operators
+
+    traced = []
+
+    def f(x):
+        traced.append(x.shape)
+        return jnp.sin(x) * x
+
+    x, t = jnp.asarray(X), jnp.asarray(T)
+    jitted = _jax_preps(f, x, t, strict=False)  # the reference: jax.jit, checked before the call
+    preps = _jax_preps(f, x, t)
+    before = len(traced)
+    for name, (prep, call) in preps.items():
+        assert prep.check_after_run and not jitted[name][0].check_after_run, name
+        with record_operators() as counts:
+            got = call(x, prep)
+        assert counts[prep.operator] == 1
+        want = jitted[name][1](x, jitted[name][0])
+        for a, b in zip(_flat(got), _flat(want), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+        for other in (jnp.ones(4), jnp.asarray(X, dtype=jnp.float32), X):
+            with pytest.raises(PreparationMismatchError, match=f"{name}"):
+                call(other, prep)
+    assert len(traced) == before  # neither the calls nor the refused ones traced f again
+
+
+def test_weakly_typed_input_runs_on_the_exact_executable():
+    import jax.numpy as jnp
+
+    prep = adopt.prepare_gradient(cube, adopt.AutoJAX(), jnp.asarray(X))
+    x = jnp.full(3, 2.0)  # weakly typed float64
+    np.testing.assert_allclose(adopt.gradient(cube, adopt.AutoJAX(), x, prep=prep), 3 * 4.0 * np.ones(3))
+
+
+@pytest.mark.parametrize("how", ["numpy x", "strict=False", "sparse"])
+def test_other_jax_preps_are_checked_before_the_call(how):
+    import jax.numpy as jnp
+
+    b = adopt.AutoJAX()
+    if how == "numpy x":
+        prep = adopt.prepare_gradient(cube, b, X)
+    elif how == "strict=False":
+        prep = adopt.prepare_gradient(cube, b, jnp.asarray(X), strict=False)
+    else:
+        prep = adopt.prepare_jacobian(double, adopt.AutoSparse(b), jnp.asarray(X))
+    assert not prep.check_after_run
+
+
+DEVICES = """
+import jax, jax.numpy as jnp, numpy as np, adopt
+jax.config.update("jax_enable_x64", True)
+b = adopt.AutoJAX()
+x = jnp.asarray([0.5, -1.0, 2.0])
+f = lambda x: jnp.sum(x**3)
+prep = adopt.prepare_gradient(f, b, x)
+other = jax.device_put(x, jax.devices()[1])
+try:
+    adopt.gradient(f, b, other, prep=prep)
+except ValueError as e:
+    print("refused", any("jax.device_put" in n and "gradient with AutoJAX" in n for n in e.__notes__))
+loose = adopt.prepare_gradient(f, b, x, strict=False)
+print("loose", np.allclose(adopt.gradient(f, b, other, prep=loose), 3 * np.asarray(x) ** 2))
+"""
+
+
+def test_arrays_on_another_device_are_refused_with_the_fix():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", DEVICES], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["refused", "True", "loose", "True"]

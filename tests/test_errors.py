@@ -60,6 +60,18 @@ def _with_c(x, c):
     return (x**2).sum()
 
 
+def _jax_reuse(op, f, x, prep_args=(), call_args=None, f_call=None):
+    """``op`` at ``x`` (with ``call_args``: tangents, contexts) through a strict AutoJAX prep
+    made at the float64 jax.Array XJ (with ``prep_args``)."""
+    family = op.removeprefix("value_and_").removeprefix("value_gradient_and_")
+
+    def call():
+        prep = getattr(adopt, f"prepare_{family}")(f, JAX, XJ, *prep_args)
+        return getattr(adopt, op)(f_call or f, JAX, x, *(prep_args if call_args is None else call_args), prep=prep)
+
+    return call
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -160,6 +172,21 @@ CASES = [
     Case("prep-changed-number-of-contexts", lambda: adopt.gradient(
         _with_c, FD, X, prep=adopt.prepare_gradient(_with_c, FD, X, Constant(X))),
          PreparationMismatchError, ("gradient", "AutoFiniteDiff", "0 contexts", "for 1")),
+    # a strict prep of JAX arrays runs JAX's executable for exactly its arguments and is checked
+    # while it computes: the same errors (tests/test_dense_fast_paths.py: and no retracing)
+    Case("jax-prep-changed-shape", _jax_reuse("value_and_gradient", _jsumsq, jnp.ones(4)),
+         PreparationMismatchError, ("value_and_gradient", "AutoJAX", r"shape \(4,\)", r"\(3,\)", "prepare")),
+    Case("jax-prep-changed-dtype", _jax_reuse("hessian", _jsumsq, XJ.astype(jnp.float32)),
+         PreparationMismatchError, ("hessian", "AutoJAX", "float32", "float64", "prepare")),
+    Case("jax-prep-given-numpy", _jax_reuse("jacobian", _vec, X),
+         PreparationMismatchError, ("jacobian", "AutoJAX", "numpy.ndarray", "jaxlib", "prepare")),
+    Case("jax-prep-changed-function", _jax_reuse("gradient", _jsumsq, XJ, f_call=lambda x: jnp.sum(x**2)),
+         PreparationMismatchError, ("gradient", "AutoJAX", "not the function", "prepare again")),
+    Case("jax-prep-changed-tangent-shape", _jax_reuse("pullback", _vec, XJ, ((XJ,),), ((jnp.ones(2),),)),
+         PreparationMismatchError, ("pullback", "AutoJAX", "tangent 0", r"shape \(2,\)", "prepare")),
+    Case("jax-prep-changed-context-shape",
+         _jax_reuse("gradient", _with_c, XJ, (Constant(XJ),), (Constant(jnp.ones(2)),)),
+         PreparationMismatchError, ("gradient", "AutoJAX", "context 0", r"shape \(2,\)", "prepare")),
     Case("same-point-prep-at-another-x", lambda: adopt.pullback(
         _vec, TORCH, X + 1, (X,), prep=adopt.prepare_pullback_same_point(_vec, TORCH, X, (X,))),
          PreparationMismatchError, ("pullback", "AutoTorch", "same-point", "x has other values",

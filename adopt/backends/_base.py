@@ -91,6 +91,13 @@ class BackendImpl(ABC):
         """Compile a native function once at preparation (jax.jit); identity elsewhere."""
         return fn
 
+    def exact(self, compiled: NativeFn, *args: Any) -> NativeFn | None:
+        """``compiled`` made for exactly the argument types of ``args`` (shapes, dtypes, devices)
+        and run once on them. It refuses other arguments with an error, without tracing or
+        compiling, so a strict prep may check a call while it computes. ``None`` where the
+        backend cannot (then the check must come before the call)."""
+        return None
+
     def captures(self, cvals: tuple[Any, ...]) -> bool:
         """Whether :meth:`capture` may capture a function taking these context values."""
         return False

@@ -40,6 +40,18 @@ class JaxImpl(BackendImpl):
     def compile(self, fn: NativeFn, static: tuple[int, ...] = ()) -> NativeFn:
         return jax.jit(fn, static_argnums=static)
 
+    def exact(self, compiled: NativeFn, *args: Any) -> NativeFn:
+        """The ahead-of-time executable of the jitted ``compiled`` at ``args``.
+
+        It raises TypeError (other shapes or dtypes) or ValueError (other devices) without
+        tracing, where ``jax.jit`` would retrace ``f``. Its call is the C++ dispatch path the
+        first call builds (``Compiled._call``; ``Compiled.__call__`` is a Python frame around it).
+        """
+        aot = compiled.lower(*args).compile()
+        aot(*args)
+        call = getattr(aot, "_call", None)
+        return call if callable(call) else aot
+
     def probe(self, fn: NativeFn, x: Any, cvals: tuple[Any, ...], operator: str) -> Any:
         """Trace ``fn`` abstractly at ``x``: its output shape and dtype, nothing computed."""
         try:

@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -108,6 +108,7 @@ class Setup:
     cvals: tuple[Any, ...]
     y: Any                      # f(x), or its abstract shape on JAX
     shapes: Shapes
+    exact: list[bool] = field(default_factory=list, repr=False)  # per compile(): made exact?
 
     @property
     def itemsize(self) -> int:
@@ -125,9 +126,19 @@ class Setup:
         first call (sparse preps do so for their value form, keeping preparation at one compile).
         """
         compiled = self.outer.compile(core)
-        if self.outer.compiles and self.given.warm and eager:
+        if not (self.outer.compiles and self.given.warm and eager):
+            self.exact.append(False)
+            return compiled
+        # a strict prep of JAX arrays runs the executable made for exactly these arguments: it
+        # refuses others without tracing, so run_op checks the call while it computes
+        given = self.given
+        exact = (self.outer.exact(compiled, *warm) if given.strict and given.y is None
+                 and array_kind(given.x) == "jax" else None)
+        self.exact.append(exact is not None)
+        if exact is None:
             compiled(*warm)
-        return compiled
+            return compiled
+        return exact
 
     def runner(self, compiled: NativeFn, ntangents: int = 0,
                pack: Callable[[Any], Any] | None = None) -> Callable[[Any, tuple, tuple], Any]:
@@ -194,7 +205,7 @@ class Setup:
             contexts=tuple(context_signature(c) for c in self.given.contexts), ntangents=ntangents,
             y=None if self.given.y is None else signature_of(self.given.y), strict=self.given.strict,
             f=self.given.f, run=run, run_value=run_value, tangent=None if tangent is None else signature_of(tangent),
-            info=info,
+            info=info, check_after_run=bool(self.exact) and all(self.exact),
         )
 
 
@@ -498,20 +509,49 @@ def run_op(op: Op, f: Any, backend: Any, x: Any, tangents: tuple | None, context
 
     A prep serves only its own family (a gradient prep serves ``gradient`` and
     ``value_and_gradient``): that one comparison is made even for ``strict=False`` preps.
+
+    A strict prep whose run refuses other argument types without tracing (``check_after_run``:
+    JAX's executables of exactly the preparation's arguments) is checked after the call is
+    dispatched, while JAX computes asynchronously: checked before, the same check cost 5-10 %
+    of a prepared JAX call at n = 1000 (benchmarks/results/design_choices.md). A mismatched call
+    raises PreparationMismatchError all the same, and nothing it computed is returned.
     """
     if prep is None:
         kw = {} if y is None else {"y": y}
         args = (x,) if tangents is None else (x, tangents)
         prep = op.prepare(f, backend, *args, *contexts, strict=None, **kw)
-    else:
-        if prep.__class__ is not Prep or prep.operator != op.family:
-            _wrong_prep(op, backend, prep)
-        if prep.strict:
-            prep.check(op.name, f, backend, x, contexts, tangents, y)
+    elif prep.__class__ is not Prep or prep.operator != op.family:
+        _wrong_prep(op, backend, prep)
+    elif prep.strict:
+        if prep.check_after_run and y is None:
+            try:
+                res = (prep.run_value if op.value else prep.run)(x, tangents or (), contexts)
+            except (TypeError, ValueError) as e:
+                prep.check(op.name, f, backend, x, contexts, tangents)  # a mismatch: report it
+                _refused(op, backend, e)
+            prep.check(op.name, f, backend, x, contexts, tangents)
+            if out is None and _CALLS.get() is None:  # _done's common case inlined
+                return res
+            return _done(op, backend, res, out)
+        prep.check(op.name, f, backend, x, contexts, tangents, y)
     if y is None:  # execute() inlined: this is every prepared call
         res = (prep.run_value if op.value else prep.run)(x, tangents or (), contexts)
     else:
         res = execute(op, backend, prep, x, tangents or (), contexts, y)
+    return _done(op, backend, res, out)
+
+
+def _refused(op: Op, backend: Any, e: Exception) -> None:
+    """Re-raise JAX's refusal of arguments that pass the strict check (placed on other devices)."""
+    e.add_note(f"adopt: {op.name} with {backend!r}: the prep runs code compiled for exactly its "
+               "preparation's arguments (shapes, dtypes and devices); place the arrays as at "
+               "preparation (jax.device_put), or prepare again, or prepare with strict=False to "
+               "let jax.jit recompile for new arguments")
+    raise e
+
+
+def _done(op: Op, backend: Any, res: Any, out: Any) -> Any:
+    """Count the call (:func:`record_operators`) and store into ``out`` if given."""
     calls = _CALLS.get()
     if calls is not None:
         calls[op.family] += 1
