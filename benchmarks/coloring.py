@@ -56,6 +56,14 @@ def brusselator(n: int) -> sp.csr_array:
     return sp.csr_array(sp.block_array([[stencil, eye], [eye, stencil]]) != 0)
 
 
+def stencil(n: int) -> sp.csr_array:
+    """The 5-point stencil on the m x m grid with m² closest to n (the Bratu problem's Jacobian)."""
+    m = max(3, round(np.sqrt(n)))
+    T = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(m, m), dtype=bool)
+    eye = sp.eye_array(m, dtype=bool)
+    return sp.csr_array((sp.kron(eye, T) + sp.kron(T, eye)) != 0)
+
+
 def banded(n: int, bandwidth: int) -> sp.csr_array:
     """A symmetric banded pattern (bandwidth 1: the chained Rosenbrock Hessian)."""
     offsets = list(range(-bandwidth, bandwidth + 1))
@@ -74,11 +82,53 @@ class Case:
 CASES = [
     Case("Brusselator Jacobian", "column", brusselator,
          "lower bound 6 (a row); greedy 10-12, by order and grid"),
+    Case("5-point stencil Jacobian (Bratu)", "column", stencil,
+         "5 (optimal: a row); degree orders 7-8"),
     Case("chained Rosenbrock Hessian", "star", lambda n: banded(n, 1), "3 (optimal)"),
     Case("chained Rosenbrock Hessian", "acyclic", lambda n: banded(n, 1), "2 (optimal)"),
     Case("banded Hessian, bandwidth 2", "star", lambda n: banded(n, 2), "5"),
     Case("banded Hessian, bandwidth 2", "acyclic", lambda n: banded(n, 2), "3 (optimal)"),
 ]
+
+
+# ---- DSATUR against dynamic largest first ---------------------------------------------------
+def random_patterns(count: int = 40) -> list[tuple[str, sp.csr_array]]:
+    """Square and tall random patterns, banded ones with random entries and grid stencils (5-
+    and 9-point), of 200-3000 columns, from a fixed seed."""
+    rng, out = np.random.default_rng(0), []
+    for trial in range(count):
+        n, density = int(rng.integers(200, 3000)), float(rng.choice([0.001, 0.003, 0.01, 0.03]))
+        kind = ("square", "tall", "banded", "grid")[trial % 4]
+        if kind == "square":
+            P = sp.random_array((n, n), density=density, rng=trial) + sp.eye_array(n)
+        elif kind == "tall":
+            P = sp.random_array((n * 3 // 2, n), density=density, rng=trial)
+        elif kind == "banded":
+            b = int(rng.integers(1, 8))
+            P = (sp.diags_array([1.0] * (2 * b + 1), offsets=range(-b, b + 1), shape=(n, n))
+                 + sp.random_array((n, n), density=density / 5, rng=trial))
+        else:
+            P = stencil(n) if trial % 8 != 3 else stencil(n) + (stencil(n) @ stencil(n))
+        out.append((kind, sp.csr_array(P != 0)))
+    return out
+
+
+def order_rows() -> list[list[str]]:
+    """Colors of the column coloring with DSATUR and with dynamic largest first, each after
+    natural and largest first (the former default orders against the present ones)."""
+    tally: dict[str, list[int]] = {}
+    for kind, P in random_patterns():
+        old = color(P, "column", ("natural", "largest_first", "dynamic_largest_first")).ncolors
+        new = color(P, "column", ("natural", "largest_first", "dsatur")).ncolors
+        t = tally.setdefault(kind, [0, 0, 0, 0, 0])
+        t[0 if new < old else 1 if new == old else 2] += 1
+        t[3], t[4] = t[3] + old, t[4] + new
+    return [[kind, str(sum(t[:3])), str(t[0]), str(t[1]), str(t[2]), str(t[3]), str(t[4])]
+            for kind, t in tally.items()]
+
+
+ORDER_HEADER = ["patterns", "count", "fewer colors", "as many", "more", "colors before (sum)",
+                "colors now (sum)"]
 
 
 # ---- measurements ---------------------------------------------------------------------------
@@ -130,7 +180,7 @@ import numba, scipy.sparse as sp
 from adopt._sparse.coloring import DEFAULT_ORDERS, _graph, _loops, _pattern, color
 P = sp.csr_array(sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(50, 50), dtype=bool))
 imported = time.perf_counter()
-for kind, order in [("column", "dynamic_largest_first"), ("star", "natural"),
+for kind, order in [("column", "dynamic_largest_first"), ("column", "dsatur"), ("star", "natural"),
                     ("acyclic", "natural")]:
     color(P, kind, order, jit=True)
 print(imported - start, time.perf_counter() - imported)
@@ -196,7 +246,7 @@ def measure(case: Case, n: int, args: argparse.Namespace) -> list[str]:
 
 def loop_rows(n: int, args: argparse.Namespace) -> list[list[str]]:
     """The greedy loops alone, compiled and plain Python: the partial distance-2 coloring and
-    the dynamic-largest-first order of the Brusselator, the star and acyclic colorings of the
+    the dynamic-largest-first and DSATUR orders of the Brusselator, the star and acyclic colorings of the
     chained Rosenbrock Hessian (natural order)."""
     bruss = _graph.column_walk(_pattern.as_pattern(brusselator(n), "benchmark"))
     path = _graph.adjacency(_pattern.symmetric_pattern(banded(n, 1), "benchmark"))
@@ -207,6 +257,8 @@ def loop_rows(n: int, args: argparse.Namespace) -> list[list[str]]:
             lambda loops: loops.partial_distance2(bruss, np.arange(bruss[0].size - 1)),
         "bucket order, dynamic largest first (Brusselator)":
             lambda loops: loops.bucket_order(bruss, degrees, -1, True, int(degrees.max()) + 1),
+        "saturation order, DSATUR (Brusselator)":
+            lambda loops: loops.saturation_order(bruss, int(degrees.max()) + 2),
         "star, natural (chained Rosenbrock)": lambda loops: loops.star(path, order),
         "acyclic, natural (chained Rosenbrock)": lambda loops: loops.acyclic(path, order),
     }
@@ -267,8 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"# Coloring at scale\n\n`{command}`. "
             f"{environment()}.\n\n{table(HEADER, rows)}\n\nThe greedy loops alone (the "
             f"same source, compiled by numba or run as plain Python on lists):\n\n"
-            f"{table(LOOP_HEADER, loops)}\n\nFirst colorings in a fresh process (a column "
-            f"coloring with dynamic largest first, a star and an acyclic coloring of a 50 x 50 "
+            f"{table(LOOP_HEADER, loops)}\n\nThe default orders of a column coloring, natural, "
+            f"largest first and DSATUR, against the former natural, largest first and dynamic "
+            f"largest first, on {len(random_patterns())} patterns of 200-3000 columns "
+            f"(``random_patterns``):\n\n{table(ORDER_HEADER, order_rows())}\n\n"
+            f"First colorings in a fresh process (column colorings with dynamic largest first "
+            f"and DSATUR, a star and an acyclic coloring of a 50 x 50 "
             f"tridiagonal pattern: every compiled loop), after {warm[0]:.1f} s of imports (adopt, "
             f"numba): {cold[1]:.1f} s with an empty numba cache (the loops compile), "
             f"{warm[1]:.2f} s with the on-disk cache (``cache=True``).\n")

@@ -28,7 +28,7 @@ def prepare_sparse_hessian(f: Callable[..., Any], backend: AutoSparse, x: Any,
               second_order=True, scalar_y=True)
     P = pattern(s, backend, hessian=True)
     coloring = backend.coloring or GreedyColoring()
-    result = color(P, coloring.symmetric, coloring.orders(symmetric=True),
+    result = color(P, coloring.symmetric, coloring.order,
                    seed=coloring.seed).select(backend.triangle)
     n, k, kind = s.shapes.n, result.ncolors, s.outer.kind
     vghv, ops = spread(s, backend, _value_gradient_hvp(s)), ops_for(kind)

@@ -28,7 +28,7 @@ def _coloring(s: Setup, backend: AutoSparse, P: sp.csr_array) -> Coloring:
     PyTorch graph, where batched JVPs are plain ATen calls but batched VJPs of some ops loop);
     a bicoloring for MixedMode."""
     coloring = backend.coloring or GreedyColoring()
-    order, seed = coloring.orders(symmetric=False), coloring.seed
+    order, seed = coloring.order, coloring.seed
     if isinstance(backend.dense, MixedMode):
         return color(P, "bicoloring", order, seed=seed)
     dense = s.parts.dense  # the first-order backend (the inner one of a SecondOrder)

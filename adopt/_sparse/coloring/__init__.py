@@ -21,6 +21,8 @@ Layout (as SparseMatrixColorings.jl ``src/``):
    application to computing Hessians. SISC 29(3), 2007.
 .. [GTPW09] Gebremedhin, Tarafdar, Pothen, Walther. Efficient computation of sparse Hessians
    using coloring and automatic differentiation. INFORMS J. Computing 21(2), 2009.
+.. [Brelaz79] Brélaz. New methods to color the vertices of a graph. Communications of the ACM
+   22(4), 1979.
 .. [CV98] Coleman, Verma. The efficient computation of sparse Jacobian matrices using automatic
    differentiation. SISC 19(4), 1998.
 """

@@ -25,10 +25,10 @@ from typing import Any
 
 Buf = Any  # a NumPy integer array (compiled) or a list of ints (plain Python)
 
-HELPERS = ("_rebucket", "_first_free", "_slot", "_add", "_flag", "_forbid_around", "_find",
-           "_merge")
-KERNELS = ("distance2_degrees", "bucket_order", "partial_distance2", "star", "acyclic",
-           "tree_layout")
+HELPERS = ("_rebucket", "_fill", "_pop", "_take", "_push", "_lowest_free", "_first_free", "_slot",
+           "_add", "_flag", "_forbid_around", "_find", "_merge")
+KERNELS = ("distance2_degrees", "bucket_order", "saturation_order", "partial_distance2", "star",
+           "acyclic", "tree_layout")
 
 
 # ---- orders ---------------------------------------------------------------------------------
@@ -68,6 +68,50 @@ def _rebucket(key: Buf, head: Buf, vertex: Buf, after: Buf, spare: Buf) -> int:
     return count
 
 
+def _fill(key: Buf, head: Buf, vertex: Buf, after: Buf, pick_max: bool) -> int:
+    """Put every vertex in the bucket of its key, in increasing vertex order from the top of
+    each bucket; return the top key (the largest, or smallest, of them)."""
+    n = len(key)
+    top = key[0]
+    for v in range(n - 1, -1, -1):
+        vertex[n - 1 - v], after[n - 1 - v] = v, head[key[v]]
+        head[key[v]] = n - 1 - v
+        top = max(top, key[v]) if pick_max else min(top, key[v])
+    return top
+
+
+def _pop(key: Buf, head: Buf, vertex: Buf, after: Buf, top: int, pick_max: bool) -> tuple[int, int]:
+    """Take the vertex on top of the highest (lowest) non-empty bucket from ``top`` on, skipping
+    stale entries; return it and its bucket, the new top."""
+    while True:
+        e = head[top]
+        if e < 0:
+            top += -1 if pick_max else 1
+            continue
+        head[top] = after[e]
+        if key[vertex[e]] == top:
+            return vertex[e], top
+
+
+def _take(key: Buf, head: Buf, vertex: Buf, after: Buf, top: int, pick_max: bool, order: Buf,
+          i: int) -> tuple[int, int]:
+    """Pop the next vertex (:func:`_pop`), mark it taken (key -1) and put it at ``order[i]``."""
+    v, top = _pop(key, head, vertex, after, top, pick_max)
+    key[v] = -1
+    order[i] = v
+    return v, top
+
+
+def _push(key: Buf, head: Buf, vertex: Buf, after: Buf, spare: Buf, used: int, w: int) -> int:
+    """Push ``w`` on the bucket of its (new) key, compacting the pool first when it is full;
+    return the number of pool entries in use."""
+    if used == len(vertex):
+        used = _rebucket(key, head, vertex, after, spare)
+    vertex[used], after[used] = w, head[key[w]]
+    head[key[w]] = used
+    return used + 1
+
+
 def bucket_order(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, key: Buf, last: Buf, step: int,
                  pick_max: bool, head: Buf, vertex: Buf, after: Buf, spare: Buf,
                  order: Buf) -> None:
@@ -84,42 +128,60 @@ def bucket_order(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, key: Buf, last: Buf
     update). No entry is unlinked from the middle of a list: an update writes two entries at
     the end of the pool and one head, instead of touching four vertices across memory.
     """
-    n = len(order)
-    top = key[0]
-    for v in range(n - 1, -1, -1):
-        vertex[n - 1 - v], after[n - 1 - v] = v, head[key[v]]
-        head[key[v]] = n - 1 - v
-        top = max(top, key[v]) if pick_max else min(top, key[v])
-    used = n
-    for i in range(n):
-        while True:
-            e = head[top]
-            if e < 0:
-                top += -1 if pick_max else 1
-                continue
-            head[top] = after[e]
-            if key[vertex[e]] == top:
-                break
-        v = vertex[e]
-        key[v] = -1
-        order[i] = v
+    top = _fill(key, head, vertex, after, pick_max)
+    used = len(order)
+    for i in range(len(order)):
+        v, top = _take(key, head, vertex, after, top, pick_max, order, i)
         for a in range(ptr1[v], ptr1[v + 1]):
             r = idx1[a]
             for b in range(ptr2[r], ptr2[r + 1]):
                 w = idx2[b]
-                k = key[w]
-                if k < 0 or last[w] == v:
+                if key[w] < 0 or last[w] == v:
                     continue
                 last[w] = v
-                k += step
-                key[w] = k
-                if used == len(vertex):
-                    used = _rebucket(key, head, vertex, after, spare)
-                vertex[used], after[used] = w, head[k]
-                head[k] = used
-                used += 1
-                if (k > top) if pick_max else (k < top):
-                    top = k
+                key[w] += step
+                used = _push(key, head, vertex, after, spare, used, w)
+                if (key[w] > top) if pick_max else (key[w] < top):
+                    top = key[w]
+
+
+def saturation_order(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, key: Buf, last: Buf,
+                     seen: Buf, lines: Buf, forbidden: Buf, colors: Buf, head: Buf, vertex: Buf,
+                     after: Buf, spare: Buf, order: Buf) -> None:
+    """DSATUR [Brelaz79]: repeatedly color the vertex whose colored neighbours (through the
+    walk) show the most distinct colors, its *saturation* ``key[v]``, with the lowest color
+    none of them has; ``order`` receives the vertices as colored, so that the greedy coloring
+    in that order gives the same colors.
+
+    ``seen[w]`` is the bitmask of the colors below 62 counted in ``w``'s saturation; a higher
+    color counts once per neighbour that has it (an approximation that only changes the order).
+    ``lines[r]`` is the bitmask of the colors below 62 in line ``r``, as in
+    :func:`partial_distance2`. Ties go to the vertex whose saturation rose last, then to the
+    lowest vertex. The buckets are :func:`bucket_order`'s.
+    """
+    top = _fill(key, head, vertex, after, True)
+    used = len(order)
+    for i in range(len(order)):
+        v, top = _take(key, head, vertex, after, top, True, order, i)
+        c = _lowest_free(ptr1, idx1, ptr2, idx2, lines, forbidden, colors, v)
+        colors[v] = c
+        for a in range(ptr1[v], ptr1[v + 1]):
+            r = idx1[a]
+            if c < 62:
+                lines[r] |= 1 << c
+            for b in range(ptr2[r], ptr2[r + 1]):
+                w = idx2[b]
+                if key[w] < 0 or last[w] == v:
+                    continue
+                last[w] = v
+                if c < 62:
+                    if (seen[w] >> c) & 1:
+                        continue
+                    seen[w] |= 1 << c
+                key[w] += 1
+                used = _push(key, head, vertex, after, spare, used, w)
+                if key[w] > top:
+                    top = key[w]
 
 
 # ---- greedy colorings -----------------------------------------------------------------------
@@ -141,24 +203,32 @@ def partial_distance2(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, order: Buf, us
     its distance-2 neighbours for the higher colors.
     """
     for v in order:
-        taken = 0
-        for a in range(ptr1[v], ptr1[v + 1]):
-            taken |= used[idx1[a]]
-        c = 0
-        while c < 62 and (taken >> c) & 1:
-            c += 1
-        if c == 62:
-            for a in range(ptr1[v], ptr1[v + 1]):
-                r = idx1[a]
-                for b in range(ptr2[r], ptr2[r + 1]):
-                    if colors[idx2[b]] >= 62:
-                        forbidden[colors[idx2[b]]] = v
-            while forbidden[c] == v:
-                c += 1
+        c = _lowest_free(ptr1, idx1, ptr2, idx2, used, forbidden, colors, v)
         colors[v] = c
         if c < 62:
             for a in range(ptr1[v], ptr1[v + 1]):
                 used[idx1[a]] |= 1 << c
+
+
+def _lowest_free(ptr1: Buf, idx1: Buf, ptr2: Buf, idx2: Buf, used: Buf, forbidden: Buf,
+                 colors: Buf, v: int) -> int:
+    """The lowest color of no vertex the walk reaches from ``v``: one word per line of ``v``
+    for the colors below 62, the distance-2 neighbours only when all of those are taken."""
+    taken = 0
+    for a in range(ptr1[v], ptr1[v + 1]):
+        taken |= used[idx1[a]]
+    c = 0
+    while c < 62 and (taken >> c) & 1:
+        c += 1
+    if c == 62:
+        for a in range(ptr1[v], ptr1[v + 1]):
+            r = idx1[a]
+            for b in range(ptr2[r], ptr2[r + 1]):
+                if colors[idx2[b]] >= 62:
+                    forbidden[colors[idx2[b]]] = v
+        while forbidden[c] == v:
+            c += 1
+    return c
 
 
 def _slot(keys: Buf, base: int, cap: int, c: int) -> int:

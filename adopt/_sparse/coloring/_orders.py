@@ -1,8 +1,10 @@
 """Vertex orders for the greedy colorings, and the lower bounds that end a search over orders.
 
-Orders (names as in SparseMatrixColorings.jl ``order.jl``) are computed on the graph being
-colored, given as a walk (see ``_kernels.py``): for a column coloring the degree of a column is
-its number of distance-2 neighbours in the bipartite graph, so no intersection graph is built.
+Orders (names as in SparseMatrixColorings.jl ``order.jl``, and ``"dsatur"``: the order in which
+DSATUR [Brelaz79]_ colors the vertices, so that the greedy coloring in it is DSATUR's) are
+computed on the graph being colored, given as a walk (see ``_kernels.py``): for a column coloring
+the degree of a column is its number of distance-2 neighbours in the bipartite graph, so no
+intersection graph is built.
 
 A tuple of orders is tried in turn and the coloring with the fewest colors is kept (the first
 on ties); an order that lists the vertices as an earlier one is not colored again, and the
@@ -61,6 +63,11 @@ def _smallest_last(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> Int
     return _dynamic(walk, degrees, loops, seed, from_degree=True, step=-1, pick_max=False)[::-1]
 
 
+def _dsatur(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> IntArray:
+    # a saturation counts distinct colors of neighbours: at most the degree, plus one color
+    return loops.saturation_order(walk, int(degrees().max(initial=0)) + 2)
+
+
 _ORDERS: dict[str, Callable[[Walk, Degrees, Loops, int], IntArray]] = {
     "natural": _natural,
     "largest_first": _largest_first,
@@ -68,6 +75,7 @@ _ORDERS: dict[str, Callable[[Walk, Degrees, Loops, int], IntArray]] = {
     "incidence_degree": functools.partial(_dynamic, from_degree=False, step=1, pick_max=True),
     "dynamic_largest_first": functools.partial(_dynamic, from_degree=True, step=-1,
                                                pick_max=True),
+    "dsatur": _dsatur,
     "random": _random,
 }
 ORDERS: tuple[str, ...] = tuple(_ORDERS)
