@@ -135,6 +135,20 @@ def test_bcoo_results_share_the_prepared_indices():
     P = adopt.sparsity_pattern(prep).tocoo()
     np.testing.assert_array_equal(np.asarray(first.indices), np.stack([P.row, P.col], axis=1))
     np.testing.assert_allclose(second.todense(), jax.jacfwd(chain)(x * 2.0), rtol=1e-13)
+    # built by unflattening a BCOO made at preparation: the constructor's facts all hold
+    assert (first.shape, first.nse, first.dtype) == ((38, 40), P.nnz, jnp.float64)
+    assert first.indices_sorted and first.unique_indices
+    v = jnp.linspace(-1.0, 1.0, 40)
+    np.testing.assert_allclose(first @ v, jax.jacfwd(chain)(x) @ v, rtol=1e-13)
+    np.testing.assert_allclose(jax.jit(lambda J, v: J @ v)(first, v), first @ v, rtol=1e-13)
+
+
+def test_bcoo_of_numpy_input():
+    b = adopt.AutoSparse(adopt.AutoJAX(), format="bcoo")
+    x = np.linspace(0.5, 1.5, 40)
+    J = adopt.jacobian(chain, b, x, prep=adopt.prepare_jacobian(chain, b, x))
+    assert isinstance(J.data, jax.Array) and J.unique_indices
+    np.testing.assert_allclose(J.todense(), jax.jacfwd(chain)(jnp.asarray(x)), rtol=1e-13)
 
 
 class PrimalCount(torch.utils._python_dispatch.TorchDispatchMode):

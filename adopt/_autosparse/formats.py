@@ -35,12 +35,7 @@ def formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int,
     if fmt in ("csr", "csc", "coo"):
         return _scipy_formatter(fmt, rows, cols, shape)
     if fmt == "bcoo":
-        from jax.experimental import sparse as jsparse
-        import jax.numpy as jnp
-
-        idx = native("jax", np.stack([rows, cols], axis=1))  # int32 where it fits: half the bytes
-        return lambda v: jsparse.BCOO((jnp.asarray(v), idx), shape=shape, indices_sorted=True,
-                                      unique_indices=True)
+        return _bcoo_formatter(rows, cols, shape)
     import torch
 
     if fmt == "torch_coo":
@@ -51,6 +46,23 @@ def formatter(s: Setup, backend: AutoSparse, info: SparseInfo, shape: tuple[int,
     col_t = torch.as_tensor(cols)
     return lambda v: torch.sparse_csr_tensor(crow, col_t, torch.as_tensor(v), shape,
                                              check_invariants=False)
+
+
+def _bcoo_formatter(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Callable:
+    """BCOO results sharing one index array (int32 where it fits: half the bytes), built as
+    ``jax.jit`` builds the BCOO it returns: by unflattening the pytree of a BCOO made once, which
+    skips the constructor's validation of the same indices: the constructor added 50-105 us to a
+    prepared call of the Brusselator's Jacobian at n = 512, unflattening nothing measurable
+    (benchmarks/results/design_choices.md)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import sparse as jsparse
+
+    idx = native("jax", np.stack([rows, cols], axis=1))
+    like = jsparse.BCOO((jnp.zeros(idx.shape[0]), idx), shape=shape, indices_sorted=True,
+                        unique_indices=True)
+    treedef, array = jax.tree_util.tree_structure(like), jax.Array
+    return lambda v: treedef.unflatten((v if isinstance(v, array) else jnp.asarray(v), idx))
 
 
 def _values(v: Any) -> np.ndarray:

@@ -107,7 +107,7 @@ class GreedyColoring:
         "dynamic_largest_first", "dsatur", "random"; a tuple tries each and keeps the fewest
         colors (ties go to the first), stopping early at a lower bound. Default: natural,
         largest-first and DSATUR for Jacobians (the optimal 5 colors on a 5-point stencil, where
-        the degree orders give 7; 10 on the N = 71 Brusselator, where natural order gives 12),
+        the degree orders give 7: benchmarks/results/coloring.md),
         natural, largest-first and dynamic-largest-first for bicolorings, natural and
         largest-first for the costlier star and acyclic Hessian colorings.
     symmetric : {"star", "acyclic"}
