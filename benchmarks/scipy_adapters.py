@@ -579,7 +579,7 @@ ANALYSIS = [
     "(5 colors since the default Jacobian orders include DSATUR, 7 before), once per Newton "
     "point, and the 195 products are scipy.sparse matvecs: 0.585x SciPy's difference route in "
     "CPU time (0.566 wall; 0.61 with 7 colors; target 0.70: met), 13 F-equivalent evaluations "
-    "instead of 239 (re-run 29 Nov 2026, 21:47 UTC, --only bratu, load 1.2). "
+    "instead of 239 (re-run 29 Nov 2026, 21:40 UTC, --only bratu, load 1.2). "
     "With AutoJAX alone each product is one compiled JVP: 1.07-1.08x, where a hand-written "
     "jax.jit(jvp) route is 0.84-0.92x: nonlin_solve + LGMRES take 56-69 ms in every route (0.53-0.65 "
     "of the reference), and a jitted call on JAX's CPU client costs ~100-200 us of CPU even for "
