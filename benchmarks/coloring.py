@@ -92,7 +92,11 @@ CASES = [
 
 
 # ---- DSATUR against dynamic largest first ---------------------------------------------------
-def random_patterns(count: int = 40) -> list[tuple[str, sp.csr_array]]:
+ORDER_PATTERNS = 40
+"""How many patterns :func:`order_rows` compares the default orders on."""
+
+
+def random_patterns(count: int = ORDER_PATTERNS) -> list[tuple[str, sp.csr_array]]:
     """Square and tall random patterns, banded ones with random entries and grid stencils (5-
     and 9-point), of 200-3000 columns, from a fixed seed."""
     rng, out = np.random.default_rng(0), []
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             f"same source, compiled by numba or run as plain Python on lists):\n\n"
             f"{table(LOOP_HEADER, loops)}\n\nThe default orders of a column coloring, natural, "
             f"largest first and DSATUR, against the former natural, largest first and dynamic "
-            f"largest first, on {len(random_patterns())} patterns of 200-3000 columns "
+            f"largest first, on {ORDER_PATTERNS} patterns of 200-3000 columns "
             f"(``random_patterns``):\n\n{table(ORDER_HEADER, order_rows())}\n\n"
             f"First colorings in a fresh process (column colorings with dynamic largest first "
             f"and DSATUR, a star and an acyclic coloring of a 50 x 50 "

@@ -116,17 +116,12 @@ def _prepared(s: Setup, h: Callable, maps: Any, pick: Callable, eager: bool,
     Brusselator's Jacobian at n = 1e6)."""
     if s.outer.compiles:
         ahead = eager and s.given.warm and s.outer.kind == "jax"
-        if constant:
-            compiled = s.compile(lambda x, *c: pick(h(maps, x, *c)), s.x, *s.cvals,
-                                 eager=eager and not ahead)
-            if ahead:
-                compiled.lower(s.x, *s.cvals).compile()
-            return compiled
-        compiled = s.compile(lambda a, x, *c: pick(h(a, x, *c)), maps, s.x, *s.cvals,
-                             eager=eager and not ahead)
+        fn, args = (((lambda x, *c: pick(h(maps, x, *c))), (s.x, *s.cvals)) if constant else
+                    ((lambda a, x, *c: pick(h(a, x, *c))), (maps, s.x, *s.cvals)))
+        compiled = s.compile(fn, *args, eager=eager and not ahead)
         if ahead:
-            compiled.lower(maps, s.x, *s.cvals).compile()
-        return partial(compiled, maps)
+            compiled.lower(*args).compile()
+        return compiled if constant else partial(compiled, maps)
 
     def core(x: Any, *c: Any) -> Any:
         return pick(h(maps, x, *c))

@@ -64,8 +64,8 @@ def _smallest_last(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> Int
 
 
 def _dsatur(walk: Walk, degrees: Degrees, loops: Loops, seed: int) -> IntArray:
-    # a saturation counts distinct colors of neighbours: at most the degree, plus one color
-    return loops.saturation_order(walk, int(degrees().max(initial=0)) + 2)
+    # a saturation counts at most one color per neighbour: keys 0 .. the largest degree
+    return loops.saturation_order(walk, int(degrees().max(initial=0)) + 1)
 
 
 _ORDERS: dict[str, Callable[[Walk, Degrees, Loops, int], IntArray]] = {
