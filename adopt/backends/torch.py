@@ -170,11 +170,15 @@ class TorchImpl(BackendImpl):
         from adopt.backends.torch_graph import simplify
 
         try:
+            # The eager run first: its intermediates are freed before the graph is traced and
+            # simplified, rather than stacked on what simplifying holds (the folded constants).
+            # That took the peak memory of the chained Rosenbrock Hessian's prep at n = 1e6 from
+            # ~315 to ~240 bytes per nonzero (benchmarks/results/scale.md).
+            expected = fn(*args)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 graph = make_fx(fn, tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
             simplify(graph)
-            expected = fn(*args)
             with torch.no_grad():
                 same = _same(expected, graph(*args))
         except Exception:  # noqa: BLE001 - any failure to trace keeps the eager function, which
