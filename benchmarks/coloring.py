@@ -262,7 +262,7 @@ def loop_rows(n: int, args: argparse.Namespace) -> list[list[str]]:
         "bucket order, dynamic largest first (Brusselator)":
             lambda loops: loops.bucket_order(bruss, degrees, -1, True, int(degrees.max()) + 1),
         "saturation order, DSATUR (Brusselator)":
-            lambda loops: loops.saturation_order(bruss, int(degrees.max()) + 2),
+            lambda loops: loops.saturation(bruss, int(degrees.max()) + 1),
         "star, natural (chained Rosenbrock)": lambda loops: loops.star(path, order),
         "acyclic, natural (chained Rosenbrock)": lambda loops: loops.acyclic(path, order),
     }

@@ -399,6 +399,22 @@ def test_search_over_orders_stops_at_the_lower_bound(counts: dict, bound: int,
     assert calls == tried and best.size == min(counts[name] for name in tried)
 
 
+def test_search_takes_the_colors_of_an_order_that_colors_as_it_goes() -> None:
+    # "c" comes with its colors (as DSATUR does): it is not colored again, and wins with 2
+    calls: list = []
+
+    def colors(vertices: np.ndarray) -> np.ndarray:
+        calls.append(tuple(vertices))
+        return np.arange(5)
+
+    def colored(name: str):
+        return (np.array(LISTINGS[name]), np.array([0, 1, 0])) if name == "c" else None
+
+    best = _orders.fewest_colors(("a", "c", "b"), lambda name: np.array(LISTINGS[name]), colors, 2,
+                                 colored)
+    assert calls == [LISTINGS["a"]] and best.tolist() == [0, 1, 0]
+
+
 BOUNDS = {  # name: (pattern, star bound, acyclic bound)
     "path_20": (_banded(20, 1), 3, 2),
     "pentadiagonal_20": (_banded(20, 2), 3, 3),

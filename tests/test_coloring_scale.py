@@ -121,10 +121,11 @@ def test_dynamic_orders_match_the_reference(name: str, order: str, jit: bool) ->
     np.testing.assert_array_equal(got, expected[::-1] if backwards else expected)
 
 
-def _dsatur_reference(P: sp.csr_array) -> np.ndarray:
+def _dsatur_reference(P: sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
     """DSATUR on the columns of ``P``, from scratch at every step: the uncolored column with the
     most distinct colors among its distance-2 neighbours, ties to the one whose count rose
-    last (at first the lower index), takes the lowest color none of them has."""
+    last (at first the lower index), takes the lowest color none of them has. Returns the
+    order and the colors."""
     n = P.shape[1]
     neighbours = _walk_neighbours(P)
     colors, stamp, order, clock = [-1] * n, [-v for v in range(n)], [], 1
@@ -139,15 +140,23 @@ def _dsatur_reference(P: sp.csr_array) -> np.ndarray:
             if colors[w] < 0 and c not in around[w]:
                 around[w].add(c)
                 stamp[w], clock = clock, clock + 1
-    return np.array(order)
+    return np.array(order), np.array(colors)
 
 
 @pytest.mark.parametrize("jit", _loops_under_test())
 @pytest.mark.parametrize("name", PATTERNS)
 def test_dsatur_order_matches_the_reference(name: str, jit: bool) -> None:
     P = PATTERNS[name]()
-    got = orders(_graph.column_walk(P), _loops.loops_for(jit), seed=0)("dsatur")
-    np.testing.assert_array_equal(got, _dsatur_reference(P))
+    walk, loops = _graph.column_walk(P), _loops.loops_for(jit)
+    order, colors = _dsatur_reference(P)
+    np.testing.assert_array_equal(orders(walk, loops, seed=0)("dsatur"), order)
+    # DSATUR colors as it orders: its colors are the greedy ones in its order, and a coloring
+    # with it as one of its orders takes them without coloring again
+    vertices, got = orders(walk, loops, seed=0).colored("dsatur")
+    np.testing.assert_array_equal(vertices, order)
+    np.testing.assert_array_equal(got, colors)
+    np.testing.assert_array_equal(loops.partial_distance2(walk, order), colors)
+    assert orders(walk, loops, seed=0).colored("largest_first") is None
 
 
 @pytest.mark.parametrize("m", [7, 40])

@@ -26,7 +26,7 @@ def column_colors(csr: sp.csr_array, names: tuple[str, ...], seed: int, loops: L
     walk = column_walk(csr)
     order = orders(walk, loops, seed)
     return fewest_colors(names, order, lambda vertices: loops.partial_distance2(walk, vertices),
-                         line_bound(csr.indptr))
+                         line_bound(csr.indptr), order.colored)
 
 
 def symmetric_colors(csr: sp.csr_array, mirror: IntArray, star: bool, names: tuple[str, ...],

@@ -77,20 +77,20 @@ class Loops:
                               self._buf(pool, -1, t), self._buf(n, -1, t), order)
         return self._out(order)
 
-    def saturation_order(self, walk: Walk, nbuckets: int) -> IntArray:
-        """Vertices in the order DSATUR colors them (saturation below ``nbuckets``); see
-        ``_kernels``."""
+    def saturation(self, walk: Walk, nbuckets: int) -> tuple[IntArray, IntArray]:
+        """The vertices in the order DSATUR colors them (saturation below ``nbuckets``) and
+        its colors, the greedy colors of the walk in that order; see ``_kernels``."""
         n, t = walk[0].size - 1, walk[1].dtype
         if n == 0:
-            return np.zeros(0, dtype=np.intp)
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
         i64, pool = np.dtype(np.int64), 3 * n
-        order = self._buf(n, -1, t)
+        order, colors = self._buf(n, -1, t), self._buf(n, -1, t)
         self.fns.saturation_order(*self._in(t, *walk), self._buf(n, 0, t), self._buf(n, -1, t),
                                   self._buf(n, 0, i64), self._buf(walk[2].size - 1, 0, i64),
-                                  self._buf(n + 1, -1, t), self._buf(n, -1, t),
+                                  self._buf(n + 1, -1, t), colors,
                                   self._buf(nbuckets, -1, t), self._buf(pool, -1, t),
                                   self._buf(pool, -1, t), self._buf(n, -1, t), order)
-        return self._out(order)
+        return self._out(order), self._out(colors)
 
     def partial_distance2(self, walk: Walk, order: IntArray) -> IntArray:
         """Greedy colors of the vertices of ``walk`` in ``order`` (distance 2 for a walk through
