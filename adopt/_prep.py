@@ -112,7 +112,7 @@ class Prep:
                 and (sig.shape is None or a.shape == sig.shape
                      and (a.dtype is sig.dtype or a.dtype == sig.dtype))
                 and (not contexts and not self.contexts or self._contexts_match(contexts))
-                and (tangents is None or self._tangents_match(tangents))
+                and (tangents is None if self.ntangents is None else self._tangents_match(tangents))
                 and (self.y is None or _matches(y, self.y))):
             return
         self._check_slow(op, f, backend, x, contexts, tangents, y)
@@ -150,15 +150,18 @@ class Prep:
                               f"{len(self.contexts)}", "pass the same contexts as at preparation")
         for i, (c, s) in enumerate(zip(contexts, self.contexts)):
             _check_context(self, where, i, c, s)
-        if tangents is not None:
+        if tangents is not None or self.ntangents is not None:
             self._check_tangents(where, tangents)
         if self.y is not None:
             _check_array(self, where, "y", y, self.y)
 
     def _check_tangents(self, where: str, tangents: Any) -> None:
-        if not isinstance(tangents, tuple) or len(tangents) != self.ntangents:
-            got = len(tangents) if isinstance(tangents, tuple) else type(tangents).__name__
-            self._fail(where, f"{got} tangents were given but the prep was made for "
+        if not isinstance(tangents, tuple):
+            self._fail(where, f"the tangents are {type(tangents).__name__}, not a tuple, but the "
+                              f"prep was made for a tuple of {self.ntangents}",
+                       "pass the tangents as a tuple of arrays, e.g. (v,)")
+        if len(tangents) != self.ntangents:
+            self._fail(where, f"{len(tangents)} tangents were given but the prep was made for "
                               f"{self.ntangents}", "prepare again for the new batch of tangents")
         for i, t in enumerate(tangents):
             _check_array(self, where, f"tangent {i}", t, self.tangent)

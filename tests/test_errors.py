@@ -169,6 +169,13 @@ CASES = [
     Case("prep-changed-number-of-tangents", lambda: adopt.pushforward(
         _vec, TORCH, X, (X, X), prep=adopt.prepare_pushforward(_vec, TORCH, X, (X,))),
          PreparationMismatchError, ("pushforward", "AutoTorch", "2 tangents", "for 1", "prepare again")),
+    Case("prep-tangents-none", lambda: adopt.pushforward(
+        _vec, FD, X, None, prep=adopt.prepare_pushforward(_vec, FD, X, (X,))),
+         PreparationMismatchError, ("pushforward", "AutoFiniteDiff", "NoneType, not a tuple", r"\(v,\)")),
+    Case("prep-tangents-list", lambda: adopt.pullback(
+        _vec, TORCH, torch.tensor(X), [torch.tensor(X)],
+        prep=adopt.prepare_pullback(_vec, TORCH, torch.tensor(X), (torch.tensor(X),))),
+         PreparationMismatchError, ("pullback", "AutoTorch", "list, not a tuple", "tuple of 1")),
     Case("prep-changed-number-of-contexts", lambda: adopt.gradient(
         _with_c, FD, X, prep=adopt.prepare_gradient(_with_c, FD, X, Constant(X))),
          PreparationMismatchError, ("gradient", "AutoFiniteDiff", "0 contexts", "for 1")),

@@ -12,7 +12,8 @@ from adopt._contexts import Constant
 from adopt._prep import Prep, is_dynamic
 from adopt.backends import AbstractBackend
 from adopt.backends._base import SamePoint
-from adopt.operators._common import Setup, _check_float, _dtype_str, setup, unstack
+from adopt.operators._common import (HEAD_AND_SINGLE, SINGLE, Setup, _check_float, _dtype_str, setup,
+                                     unstack)
 
 __all__ = ["check_tangents", "prepare_batched", "prepare_same_point"]
 
@@ -134,7 +135,7 @@ def _moved(where: str, operator: str, name: str) -> None:
 def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any, backend: Any,
                     x: Any, tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
                     strict: bool = True, second_order: bool = False,
-                    one: Callable[[Setup], Any] | None = None) -> Prep:
+                    one: Callable[[Setup, bool], Any] | None = None) -> Prep:
     """Prepare an operator ``(x, T, *c) -> (head, TR)`` over a batch of tangents.
 
     ``derive(setup)`` returns the native function; the prep compiles the ``value_and_`` form
@@ -147,16 +148,16 @@ def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any,
 
 
 def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple,
-             one: Callable[[Setup], Any] | None = None) -> Prep:
+             one: Callable[[Setup, bool], Any] | None = None) -> Prep:
     """The prep of a batch of ``k`` tangents; one tangent goes unstacked where the backend has
-    a single-tangent path (``one(setup)``: eager frameworks, where stacking costs)."""
+    a single-tangent path (``one(setup, value)``: eager frameworks, where stacking costs)."""
     k = len(tangents)
-    h1 = one(s) if one is not None and k == 1 else None
+    h1 = one(s, True) if one is not None and k == 1 else None
     warm = (s.x, *(s.tangent(t) for t in tangents), *s.cvals)
     if h1 is not None:  # the compiled functions return arrays; the runners build the tuples
         both = s.compile(h1, *warm)
-        only = s.compile(lambda x, t, *c: h1(x, t, *c)[1], *warm)
-        return s.prep(s.runner(only, k, _one), s.runner(both, k, _head_and_one),
+        only = s.compile(one(s, False), *warm)
+        return s.prep(s.runner(only, k, SINGLE), s.runner(both, k, HEAD_AND_SINGLE),
                       ntangents=k, tangent=tangents[0])
     h = derive(s)
     both = s.compile(s.core(h, k, lambda r: (r[0], unstack(r[1], k))), *warm)
@@ -164,19 +165,11 @@ def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple,
     return s.prep(s.runner(only, k), s.runner(both, k), ntangents=k, tangent=tangents[0])
 
 
-def _one(r: Any) -> tuple[Any]:
-    return (r,)
-
-
-def _head_and_one(r: tuple[Any, Any]) -> tuple[Any, tuple[Any]]:
-    return r[0], (r[1],)
-
-
 def prepare_same_point(op: str, where: str, linearize: Callable[[Setup], SamePoint | None],
                        derive: Callable[[Setup], Any], f: Any, backend: Any, x: Any,
                        tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
                        strict: bool = True, second_order: bool = False,
-                       prep: Prep | None = None, one: Callable[[Setup], Any] | None = None) -> Prep:
+                       prep: Prep | None = None, one: Callable[[Setup, bool], Any] | None = None) -> Prep:
     """A prep valid at this ``x`` and these context values only, linearised once where the
     backend can (``linearize(setup)`` is not None); the generic prep elsewhere (in-place
     functions, wrappers, backends without a linearisation).
