@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from adopt._errors import BackendIncompatibilityError
-from adopt._sparse.coloring import ORDERS
+from adopt._sparse.coloring._orders import resolve
 from adopt.backends import AbstractBackend, AutoFiniteDiff
 
 __all__ = ["SecondOrder", "AutoSparse", "MixedMode", "GreedyColoring", "FORMATS",
@@ -131,23 +131,11 @@ class GreedyColoring:
     def __post_init__(self) -> None:
         if self.symmetric not in ("star", "acyclic"):
             raise ValueError(f"GreedyColoring: symmetric must be 'star' or 'acyclic'; got {self.symmetric!r}")
+        if isinstance(self.order, list):
+            raise ValueError(f"GreedyColoring got order {self.order!r}, a list: pass a tuple (the "
+                             "backend stays hashable)")
         if self.order is not None:
-            _check_order(self.order)
-
-
-def _check_order(order: Any) -> None:
-    """A name of :data:`adopt._sparse.coloring.ORDERS` or a non-empty tuple of them."""
-    names = (order,) if isinstance(order, str) else order
-    if isinstance(names, tuple) and names and all(isinstance(n, str) and n in ORDERS for n in names):
-        return
-    if isinstance(names, tuple) and names:
-        unknown = [n for n in names if not (isinstance(n, str) and n in ORDERS)]
-        what = f"{', '.join(map(repr, unknown))} {'is not an order' if len(unknown) == 1 else 'are not orders'}"
-    elif isinstance(order, list):
-        what = f"order is a list, {order!r}: pass a tuple (the backend stays hashable)"
-    else:
-        what = f"order is {order!r}"
-    raise ValueError(f"GreedyColoring: {what}; use one of {ORDERS} or a non-empty tuple of them")
+            resolve(self.order, "GreedyColoring")
 
 
 @dataclass(frozen=True)

@@ -88,11 +88,13 @@ ORDERS: tuple[str, ...] = tuple(_ORDERS)
 
 def resolve(order: Order, func: str) -> tuple[str, ...]:
     """The order names of ``order``, validated."""
-    names = (order,) if isinstance(order, str) else tuple(order)
-    unknown = [name for name in names if name not in _ORDERS]
+    names = (order,) if isinstance(order, str) else tuple(order) if isinstance(order, Sequence) else ()
+    unknown = [name for name in names if not (isinstance(name, str) and name in _ORDERS)]
     if unknown or not names:
-        raise ValueError(f"{func} got order {order!r}; use one of {ORDERS} or a non-empty tuple "
-                         f"of them")
+        what = "" if not unknown else (f": {', '.join(map(repr, unknown))} "
+                                       f"{'is not an order' if len(unknown) == 1 else 'are not orders'}")
+        raise ValueError(f"{func} got order {order!r}{what}; use one of {ORDERS} or a non-empty "
+                         f"tuple of them")
     return names
 
 
