@@ -105,20 +105,19 @@ class JaxImpl(BackendImpl):
     # ---- native fast paths ----------------------------------------------------------
     # One tangent: jax.jvp / jax.vjp themselves, what a user would jit. XLA runs them ~2x faster
     # than a linearisation vmapped over a batch of one at small n (fewer, fused kernels).
-    # The value=False forms are traced into a jit, where picking from the pair costs nothing.
-    def value_and_pushforward_one(self, fn: NativeFn, value: bool = True) -> NativeFn:
-        return _pick(lambda x, t, *c: jax.jvp(lambda x_: fn(x_, *c), (x,), (t,)), value)
+    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
+        return lambda x, t, *c: jax.jvp(lambda x_: fn(x_, *c), (x,), (t,))
 
-    def value_and_pullback_one(self, fn: NativeFn, value: bool = True) -> NativeFn:
+    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn:
         def h(x: Any, ty: Any, *c: Any) -> tuple[Any, Any]:
             y, vjp = jax.vjp(lambda x_: fn(x_, *c), x)
             return y, vjp(ty)[0]
 
-        return _pick(h, value)
+        return h
 
-    def gradient_and_hvp_one(self, fn: NativeFn, value: bool = True) -> NativeFn:
+    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn:
         grad = jax.grad(fn)
-        return _pick(lambda x, t, *c: jax.jvp(lambda x_: grad(x_, *c), (x,), (t,)), value)
+        return lambda x, t, *c: jax.jvp(lambda x_: grad(x_, *c), (x,), (t,))
 
     def value_and_gradient(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         return jax.value_and_grad(fn)
@@ -172,8 +171,3 @@ class JaxImpl(BackendImpl):
 # apply serves every point (and every prep of the same shapes), with no retrace.
 _APPLY_LINEAR = jax.jit(lambda lin, T: jax.vmap(lin)(T))
 _APPLY_VJP = jax.jit(lambda vjp, TY: jax.vmap(lambda t: vjp(t)[0])(TY))
-
-
-def _pick(h: NativeFn, value: bool) -> NativeFn:
-    """``h`` (a pair) if ``value``, else its second result alone."""
-    return h if value else lambda *a: h(*a)[1]

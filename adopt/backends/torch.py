@@ -229,34 +229,24 @@ class TorchImpl(BackendImpl):
         one = self.value_and_pushforward_one(fn)
         return h_eager
 
-    # The single-tangent paths of eager PyTorch; each value=False form is a function of its
-    # own rather than a pick from the pair: one Python call less on every prepared call.
-    def value_and_pushforward_one(self, fn: NativeFn, value: bool = True) -> NativeFn:
+    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
         """One tangent, unbatched: eager dual numbers (no ``torch.func`` transform)."""
         def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
             with fwAD.dual_level():
-                primal, tangent = fwAD.unpack_dual(fn(fwAD.make_dual(x, t), *c))
+                y = fn(fwAD.make_dual(x, t), *c)
+                primal, tangent = fwAD.unpack_dual(y)
             return primal, torch.zeros_like(primal) if tangent is None else tangent
 
-        def h_tangent(x: Any, t: Any, *c: Any) -> Any:
-            with fwAD.dual_level():
-                primal, tangent = fwAD.unpack_dual(fn(fwAD.make_dual(x, t), *c))
-            return torch.zeros_like(primal) if tangent is None else tangent
+        return h
 
-        return h if value else h_tangent
-
-    def value_and_pullback_one(self, fn: NativeFn, value: bool = True) -> NativeFn:
+    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn:
         """One cotangent, unbatched: one eager backward pass."""
         def h(x: Any, ty: Any, *c: Any) -> tuple[Any, Any]:
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
             return y.detach(), _grad(y, xg, ty)
 
-        def h_cotangent(x: Any, ty: Any, *c: Any) -> Any:
-            xg = x.detach().requires_grad_(True)
-            return _grad(fn(xg, *c), xg, ty)
-
-        return h if value else h_cotangent
+        return h
 
     def value_and_pullback(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         def h_func(x: Any, TY: Any, *c: Any) -> tuple[Any, Any]:
@@ -335,18 +325,14 @@ class TorchImpl(BackendImpl):
 
         return h
 
-    def gradient_and_hvp_one(self, fn: NativeFn, value: bool = True) -> NativeFn:
+    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn:
         """One tangent, unbatched: eager double backward."""
         def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
             xg = x.detach().requires_grad_(True)
             g = _grad(fn(xg, *c), xg, None, create_graph=True)
             return g.detach(), _grad(g, xg, t)
 
-        def h_product(x: Any, t: Any, *c: Any) -> Any:
-            xg = x.detach().requires_grad_(True)
-            return _grad(_grad(fn(xg, *c), xg, None, create_graph=True), xg, t)
-
-        return h if value else h_product
+        return h
 
     # No pushforward_at: torch.func.linearize traces f with make_fx at every point, which costs
     # more than the eager JVPs it would save, so same-point pushforwards are generic.

@@ -528,20 +528,19 @@ def run_op(op: Op, f: Any, backend: Any, x: Any, tangents: tuple | None, context
         prep = op.prepare(f, backend, *args, *contexts, strict=None, **kw)
     elif prep.__class__ is not Prep or prep.operator != op.family:
         _wrong_prep(op, backend, prep)
-    elif prep.strict:
-        if prep.check_after_run and y is None:
+    elif prep.strict and not (prep.check_after_run and y is None):
+        prep.check(op.name, f, backend, x, contexts, tangents, y)
+    if y is None:  # execute() inlined: this is every prepared call
+        run = prep.run_value if op.value else prep.run
+        if prep.check_after_run:  # a strict prep checked while JAX computes
             try:
-                res = (prep.run_value if op.value else prep.run)(x, tangents or (), contexts)
+                res = run(x, tangents or (), contexts)
             except (TypeError, ValueError) as e:
                 prep.check(op.name, f, backend, x, contexts, tangents)  # a mismatch: report it
                 _refused(op, backend, e)
             prep.check(op.name, f, backend, x, contexts, tangents)
-            if out is None and _CALLS.get() is None:  # _done's common case inlined
-                return res
-            return _done(op, backend, res, out)
-        prep.check(op.name, f, backend, x, contexts, tangents, y)
-    if y is None:  # execute() inlined: this is every prepared call
-        res = (prep.run_value if op.value else prep.run)(x, tangents or (), contexts)
+        else:
+            res = run(x, tangents or (), contexts)
         if out is None and _CALLS.get() is None:  # _done's common case inlined
             return res
     else:

@@ -28,8 +28,8 @@ def prepare_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, 
                            contexts, of="x", y=y, strict=strict, one=_one)
 
 
-def _one(s: Setup, value: bool) -> Any:
-    return s.outer.value_and_pushforward_one(s.fn, value)
+def _one(s: Setup) -> Any:
+    return s.outer.value_and_pushforward_one(s.fn)
 
 
 def _derive(s: Setup) -> Any:
