@@ -99,23 +99,35 @@ class Prep:
     info: Mapping[str, Any] = field(default_factory=dict, repr=False)
     check_after_run: bool = field(default=False, repr=False)
 
+    def __post_init__(self) -> None:
+        matches = _matcher(self)
+        if matches is not None:  # shadows the method (a closure: no reference cycle to the prep)
+            object.__setattr__(self, "matches", matches)
+
     def check(self, op: str, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
               tangents: tuple[Any, ...] | None = None, y: Any = None) -> None:
         """Raise PreparationMismatchError if this call does not match the preparation.
 
-        The common case (everything matches) costs a few identity comparisons; messages are
-        only formatted on a mismatch.
+        The common case (everything matches) costs a few identity comparisons
+        (:meth:`matches`); messages are only formatted on a mismatch.
         """
-        sig = self.x  # _matches(x, sig) inlined: this runs on every prepared call
+        if not self.matches(f, backend, x, contexts, tangents, y):
+            self._check_slow(op, f, backend, x, contexts, tangents, y)
+
+    def matches(self, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...],
+                tangents: tuple[Any, ...] | None = None, y: Any = None) -> bool:
+        """Whether a call matches the preparation (the strict check without its messages).
+
+        Most preps replace this method by a closure over their signature (:func:`_matcher`).
+        """
+        sig = self.x
         a = x.aval if sig.jax and type(x) is sig.type else x
-        if (f is self.f and backend is self.backend and type(x) is sig.type
+        return (f is self.f and backend is self.backend and type(x) is sig.type
                 and (sig.shape is None or a.shape == sig.shape
                      and (a.dtype is sig.dtype or a.dtype == sig.dtype))
                 and (not contexts and not self.contexts or self._contexts_match(contexts))
                 and (tangents is None if self.ntangents is None else self._tangents_match(tangents))
-                and (self.y is None or _matches(y, self.y))):
-            return
-        self._check_slow(op, f, backend, x, contexts, tangents, y)
+                and (y is None if self.y is None else _matches(y, self.y)))
 
     def _contexts_match(self, contexts: tuple[Any, ...]) -> bool:
         if len(contexts) != len(self.contexts):
@@ -152,7 +164,14 @@ class Prep:
             _check_context(self, where, i, c, s)
         if tangents is not None or self.ntangents is not None:
             self._check_tangents(where, tangents)
-        if self.y is not None:
+        if self.y is None:
+            if y is not None:
+                self._fail(where, "y was given but the prep was made for an f that returns its value "
+                                  "(no y)", "call without y, or prepare with y= for an in-place f(y, x)")
+        elif y is None:
+            self._fail(where, f"y is missing but the prep was made for an in-place f(y, x) with y "
+                              f"{self.y}", "pass the buffer as y=")
+        else:
             _check_array(self, where, "y", y, self.y)
 
     def _check_tangents(self, where: str, tangents: Any) -> None:
@@ -191,6 +210,40 @@ class Prep:
             parts.append(f"y={self.y}")
         parts.append(f"strict={self.strict}")
         return f"Prep({', '.join(parts)})"
+
+
+def _matcher(prep: Prep) -> Callable[..., bool] | None:
+    """``prep.matches`` for the strict check's common case, or None for the general method.
+
+    A prep of one array ``x`` and at most one tangent, without contexts or ``y`` (most prepared
+    calls), gets a closure over its signature: one frame and no attribute reads of the prep
+    (for a strict PyTorch pushforward, 77 Python opcodes where the general method runs 130 in
+    three frames).
+    """
+    sig, t = prep.x, prep.tangent
+    if (prep.contexts or prep.y is not None or sig.shape is None
+            or prep.ntangents not in (None, 1) or t is not None and t.shape is None):
+        return None
+    F, B, X, S, D, J = prep.f, prep.backend, sig.type, sig.shape, sig.dtype, sig.jax
+    if t is None:
+        def matches(f: Any, backend: Any, x: Any, contexts: tuple, tangents: Any, y: Any) -> bool:
+            return (f is F and backend is B and type(x) is X and (a := x.aval if J else x).shape == S
+                    and ((d := a.dtype) is D or d == D) and not contexts and tangents is None
+                    and y is None)
+
+        return matches
+    TX, TS, TD, TJ = t.type, t.shape, t.dtype, t.jax
+
+    def matches_one(f: Any, backend: Any, x: Any, contexts: tuple, tangents: Any, y: Any) -> bool:
+        if (f is F and backend is B and type(x) is X and (a := x.aval if J else x).shape == S
+                and ((d := a.dtype) is D or d == D) and type(tangents) is tuple
+                and len(tangents) == 1 and not contexts and y is None):
+            v = tangents[0]
+            return (type(v) is TX and (a := v.aval if TJ else v).shape == TS
+                    and ((d := a.dtype) is TD or d == TD))
+        return False
+
+    return matches_one
 
 
 def _matches(a: Any, sig: ArraySig) -> bool:

@@ -94,7 +94,7 @@ def torch_pushforward_one(args: argparse.Namespace) -> list[Row]:
 
         vm = tf.vmap(lambda v: tf.jvp(g, (x,), (v,))[1])
         a, b, c = measure_all([dual, lambda: vm(t[None]), lambda: tf.jvp(g, (x,), (t,))[1]], **args.timing)
-        rows.append(Row("adopt/backends/torch.py `value_and_pushforward_one` (\"~3x faster than "
+        rows.append(Row("adopt/backends/torch.py `pushforward_one` (\"~3x faster than "
                         "torch.func.jvp under vmap\")", f"one tangent, eager dual numbers, n = {n}",
                         f"dual {_us(a)}, vmap(jvp) of 1 {_us(b)}, jvp {_us(c)}",
                         f"vmap(jvp) / dual = {b.min / a.min:.1f}x, jvp / dual = {c.min / a.min:.1f}x"))

@@ -275,3 +275,70 @@ def test_arrays_on_another_device_are_refused_with_the_fix():
     done = subprocess.run([sys.executable, "-c", DEVICES], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["refused", "True", "loose", "True"]
+
+
+def _sig_cases():
+    """(name, backend, f, x, tangent or None): preps whose strict check is a closure over their
+    signature (one x, at most one tangent, no contexts, no y)."""
+    import jax.numpy as jnp
+
+    xt, tt, xj, tj = torch.tensor(X), torch.tensor(T), jnp.asarray(X), jnp.asarray(T)
+    fd, tb, jb = adopt.AutoFiniteDiff(), adopt.AutoTorch(), adopt.AutoJAX()
+    return [("numpy gradient", fd, cube, X, None), ("torch gradient", tb, cube, xt, None),
+            ("numpy pushforward", fd, double, X, T), ("torch pushforward", tb, double, xt, tt),
+            ("torch hvp", tb, cube, xt, tt), ("jax gradient", jb, cube, xj, None),
+            ("jax pullback", jb, double, xj, tj)]
+
+
+def _variants(f, b, x, t):
+    """Calls (f, backend, x, contexts, tangents, y) around the preparation's, one change each."""
+    if isinstance(x, torch.Tensor):
+        other, f32, foreign = torch.ones(4, dtype=torch.float64), x.float(), np.asarray(x)
+    else:  # NumPy or JAX
+        other, f32, foreign = x[:2], x.astype(np.float32), torch.tensor(np.asarray(x))
+    tangents = None if t is None else (t,)
+    calls = [("match", (f, b, x, (), tangents, None)), ("other f", (cubic, b, x, (), tangents, None)),
+             ("equal backend", (f, type(b)(), x, (), tangents, None)),
+             ("x shape", (f, b, other, (), tangents, None)), ("x dtype", (f, b, f32, (), tangents, None)),
+             ("x type", (f, b, foreign, (), tangents, None)),
+             ("a context", (f, b, x, (adopt.Constant(1.0),), tangents, None)),
+             ("y", (f, b, x, (), tangents, np.zeros(3)))]
+    if t is None:
+        return calls + [("tangents", (f, b, x, (), (x,), None))]
+    return calls + [("no tangents", (f, b, x, (), None, None)), ("list", (f, b, x, (), [t], None)),
+                    ("two", (f, b, x, (), (t, t), None)), ("t shape", (f, b, x, (), (other,), None)),
+                    ("t dtype", (f, b, x, (), (f32,), None)), ("t type", (f, b, x, (), (foreign,), None))]
+
+
+@pytest.mark.parametrize("name, backend, f, x, t", _sig_cases(), ids=[c[0] for c in _sig_cases()])
+def test_signature_closure_of_the_strict_check_agrees_with_the_general_check(name, backend, f, x, t):
+    from adopt._prep import Prep
+
+    op = name.split()[1]
+    prepare = getattr(adopt, f"prepare_{op}")
+    prep = prepare(f, backend, x) if t is None else prepare(f, backend, x, (t,))
+    assert "matches" in vars(prep)  # the closure, not the general method
+    for what, call in _variants(f, backend, x, t):
+        want = Prep.matches(prep, *call)
+        assert prep.matches(*call) is want, what
+        assert want is (what == "match"), what
+    general = (adopt.prepare_pushforward(double, backend, x, (x, x)) if t is not None
+               else prepare(lambda x, c: f(x) * c, backend, x, adopt.Constant(2.0)))
+    assert "matches" not in vars(general)  # two tangents, or a context: the general method
+
+
+def test_torch_pushforward_leaves_no_dual_level_open_when_f_raises():
+    import torch.autograd.forward_ad as fwAD
+
+    def f(x):
+        if (x > 2.5).any():
+            raise ValueError("f refuses large x")
+        return 2.0 * x
+
+    b, x, t = adopt.AutoTorch(), torch.tensor(X), torch.tensor(T)
+    prep = adopt.prepare_pushforward(f, b, x, (t,))
+    with pytest.raises(ValueError, match="f refuses large x"):
+        adopt.pushforward(f, b, x + 1.0, (t,), prep=prep)
+    assert fwAD._current_level == -1
+    (ty,) = adopt.pushforward(f, b, x, (t,), prep=prep)
+    np.testing.assert_array_equal(ty.numpy(), 2.0 * T)

@@ -176,6 +176,12 @@ CASES = [
         _vec, TORCH, torch.tensor(X), [torch.tensor(X)],
         prep=adopt.prepare_pullback(_vec, TORCH, torch.tensor(X), (torch.tensor(X),))),
          PreparationMismatchError, ("pullback", "AutoTorch", "list, not a tuple", "tuple of 1")),
+    Case("prep-y-given-to-an-out-of-place-prep", lambda: adopt.jacobian(
+        _vec, FD, X, y=np.zeros(3), prep=adopt.prepare_jacobian(_vec, FD, X)),
+         PreparationMismatchError, ("jacobian", "AutoFiniteDiff", "y was given", "without y")),
+    Case("prep-y-missing-for-an-in-place-prep", lambda: adopt.jacobian(
+        _inplace, FD, X, prep=adopt.prepare_jacobian(_inplace, FD, X, y=np.zeros(3))),
+         PreparationMismatchError, ("jacobian", "AutoFiniteDiff", "y is missing", r"numpy.ndarray\[3\]", "y=")),
     Case("prep-changed-number-of-contexts", lambda: adopt.gradient(
         _with_c, FD, X, prep=adopt.prepare_gradient(_with_c, FD, X, Constant(X))),
          PreparationMismatchError, ("gradient", "AutoFiniteDiff", "0 contexts", "for 1")),

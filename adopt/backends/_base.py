@@ -140,22 +140,22 @@ class BackendImpl(ABC):
         """``(x, *c) -> (y, J)`` without a basis of tangents (finite differences: column by column)."""
         return None
 
-    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn | None:
-        """``(x, t, *c) -> (y, ty)`` for one unbatched tangent, where a batch of one costs more
-        (eager frameworks stack; XLA fuses a plain ``jvp`` better than a vmapped one); None
-        where the batched primitive is as fast."""
+    def pushforward_one(self, fn: NativeFn, head: bool) -> NativeFn | None:
+        """``(x, t, *c) -> (y, ty)`` for one unbatched tangent (``ty`` alone with
+        ``head=False``), where a batch of one costs more (eager frameworks stack; XLA fuses a
+        plain ``jvp`` better than a vmapped one); None where the batched primitive is as fast."""
         return None
 
-    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn | None:
-        """``(x, ty, *c) -> (y, tx)`` for one unbatched cotangent; see value_and_pushforward_one."""
+    def pullback_one(self, fn: NativeFn, head: bool) -> NativeFn | None:
+        """``(x, ty, *c) -> (y, tx)`` for one unbatched cotangent; see pushforward_one."""
         return None
 
     def gradient_and_hvp(self, fn: NativeFn) -> NativeFn | None:
         """``(x, T, *c) -> (g, HT)`` in the backend's best combination."""
         return None
 
-    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn | None:
-        """``(x, t, *c) -> (g, ht)`` for one unbatched tangent; see value_and_pushforward_one."""
+    def hvp_one(self, fn: NativeFn, head: bool) -> NativeFn | None:
+        """``(x, t, *c) -> (g, ht)`` for one unbatched tangent; see pushforward_one."""
         return None
 
     def value_gradient_and_hvp(self, fn: NativeFn) -> NativeFn | None:

@@ -22,6 +22,12 @@ _X64_HINT = (
 )
 
 
+def _product(h: NativeFn, head: bool) -> NativeFn:
+    """``h`` (the pair) with the head, else the product alone: traced under ``jax.jit``, the pick
+    costs nothing at run time."""
+    return h if head else (lambda x, t, *c: h(x, t, *c)[1])
+
+
 class JaxImpl(BackendImpl):
     """JAX transforms on native functions; every prepared function is one ``jax.jit``."""
 
@@ -105,19 +111,19 @@ class JaxImpl(BackendImpl):
     # ---- native fast paths ----------------------------------------------------------
     # One tangent: jax.jvp / jax.vjp themselves, what a user would jit. XLA runs them ~2x faster
     # than a linearisation vmapped over a batch of one at small n (fewer, fused kernels).
-    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
-        return lambda x, t, *c: jax.jvp(lambda x_: fn(x_, *c), (x,), (t,))
+    def pushforward_one(self, fn: NativeFn, head: bool) -> NativeFn:
+        return _product(lambda x, t, *c: jax.jvp(lambda x_: fn(x_, *c), (x,), (t,)), head)
 
-    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn:
+    def pullback_one(self, fn: NativeFn, head: bool) -> NativeFn:
         def h(x: Any, ty: Any, *c: Any) -> tuple[Any, Any]:
             y, vjp = jax.vjp(lambda x_: fn(x_, *c), x)
             return y, vjp(ty)[0]
 
-        return h
+        return _product(h, head)
 
-    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn:
+    def hvp_one(self, fn: NativeFn, head: bool) -> NativeFn:
         grad = jax.grad(fn)
-        return lambda x, t, *c: jax.jvp(lambda x_: grad(x_, *c), (x,), (t,))
+        return _product(lambda x, t, *c: jax.jvp(lambda x_: grad(x_, *c), (x,), (t,)), head)
 
     def value_and_gradient(self, fn: NativeFn, nested: bool = False) -> NativeFn:
         return jax.value_and_grad(fn)

@@ -226,25 +226,32 @@ class TorchImpl(BackendImpl):
             y, ty = one(x, T[0], *c)
             return y, ty[None]
 
-        one = self.value_and_pushforward_one(fn)
+        one = self.pushforward_one(fn, head=True)
         return h_eager
 
-    def value_and_pushforward_one(self, fn: NativeFn) -> NativeFn:
+    # The single-tangent paths of eager PyTorch: with head=False they return the product alone
+    # (a prepared pushforward then calls h itself, not a function picking from h's pair).
+    def pushforward_one(self, fn: NativeFn, head: bool) -> NativeFn:
         """One tangent, unbatched: eager dual numbers (no ``torch.func`` transform)."""
-        def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
-            with fwAD.dual_level():
-                y = fn(fwAD.make_dual(x, t), *c)
-                primal, tangent = fwAD.unpack_dual(y)
-            return primal, torch.zeros_like(primal) if tangent is None else tangent
+        def h(x: Any, t: Any, *c: Any) -> Any:
+            fwAD.enter_dual_level()  # what fwAD.dual_level() calls, without its two frames
+            try:
+                primal, tangent = fwAD.unpack_dual(fn(fwAD.make_dual(x, t), *c))
+            finally:
+                fwAD.exit_dual_level()
+            if tangent is None:  # f does not depend on x
+                tangent = torch.zeros_like(primal)
+            return (primal, tangent) if head else tangent
 
         return h
 
-    def value_and_pullback_one(self, fn: NativeFn) -> NativeFn:
+    def pullback_one(self, fn: NativeFn, head: bool) -> NativeFn:
         """One cotangent, unbatched: one eager backward pass."""
-        def h(x: Any, ty: Any, *c: Any) -> tuple[Any, Any]:
+        def h(x: Any, ty: Any, *c: Any) -> Any:
             xg = x.detach().requires_grad_(True)
             y = fn(xg, *c)
-            return y.detach(), _grad(y, xg, ty)
+            tx = _grad(y, xg, ty)
+            return (y.detach(), tx) if head else tx
 
         return h
 
@@ -325,12 +332,13 @@ class TorchImpl(BackendImpl):
 
         return h
 
-    def gradient_and_hvp_one(self, fn: NativeFn) -> NativeFn:
+    def hvp_one(self, fn: NativeFn, head: bool) -> NativeFn:
         """One tangent, unbatched: eager double backward."""
-        def h(x: Any, t: Any, *c: Any) -> tuple[Any, Any]:
+        def h(x: Any, t: Any, *c: Any) -> Any:
             xg = x.detach().requires_grad_(True)
             g = _grad(fn(xg, *c), xg, None, create_graph=True)
-            return g.detach(), _grad(g, xg, t)
+            ht = _grad(g, xg, t)
+            return (g.detach(), ht) if head else ht
 
         return h
 

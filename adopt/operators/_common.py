@@ -529,7 +529,8 @@ def run_op(op: Op, f: Any, backend: Any, x: Any, tangents: tuple | None, context
     elif prep.__class__ is not Prep or prep.operator != op.family:
         _wrong_prep(op, backend, prep)
     elif prep.strict and not (prep.check_after_run and y is None):
-        prep.check(op.name, f, backend, x, contexts, tangents, y)
+        if not prep.matches(f, backend, x, contexts, tangents, y):
+            prep.check(op.name, f, backend, x, contexts, tangents, y)  # raises, with the reason
     if y is None:  # execute() inlined: this is every prepared call
         run = prep.run_value if op.value else prep.run
         if prep.check_after_run:  # a strict prep checked while JAX computes
@@ -538,7 +539,8 @@ def run_op(op: Op, f: Any, backend: Any, x: Any, tangents: tuple | None, context
             except (TypeError, ValueError) as e:
                 prep.check(op.name, f, backend, x, contexts, tangents)  # a mismatch: report it
                 _refused(op, backend, e)
-            prep.check(op.name, f, backend, x, contexts, tangents)
+            if not prep.matches(f, backend, x, contexts, tangents, None):
+                prep.check(op.name, f, backend, x, contexts, tangents)  # raises, with the reason
         else:
             res = run(x, tangents or (), contexts)
         if out is None and _CALLS.get() is None:  # _done's common case inlined

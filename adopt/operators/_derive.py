@@ -85,7 +85,7 @@ def value_and_pullback(impl: BackendImpl, fn: NativeFn, s: Shapes, nested: bool 
 def value_and_derivative(impl: BackendImpl, fn: NativeFn, s: Shapes) -> NativeFn:
     """``(x, *c) -> (y, dy)`` at a scalar ``x``: the pushforward of 1, unbatched where the
     backend has a single-tangent path (eager frameworks, where a batch of one costs)."""
-    one = impl.value_and_pushforward_one(fn)
+    one = impl.pushforward_one(fn, head=True)
     if one is not None:
         t = impl.ones(s.x_shape, s.like)
         return lambda x, *c: one(x, t, *c)

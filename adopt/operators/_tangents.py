@@ -135,7 +135,7 @@ def _moved(where: str, operator: str, name: str) -> None:
 def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any, backend: Any,
                     x: Any, tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
                     strict: bool = True, second_order: bool = False,
-                    one: Callable[[Setup], Any] | None = None) -> Prep:
+                    one: Callable[[Setup, bool], Any] | None = None) -> Prep:
     """Prepare an operator ``(x, T, *c) -> (head, TR)`` over a batch of tangents.
 
     ``derive(setup)`` returns the native function; the prep compiles the ``value_and_`` form
@@ -148,15 +148,15 @@ def prepare_batched(op: str, where: str, derive: Callable[[Setup], Any], f: Any,
 
 
 def _batched(s: Setup, derive: Callable[[Setup], Any], tangents: tuple,
-             one: Callable[[Setup], Any] | None = None) -> Prep:
+             one: Callable[[Setup, bool], Any] | None = None) -> Prep:
     """The prep of a batch of ``k`` tangents; one tangent goes unstacked where the backend has
-    a single-tangent path (``one(setup)``: eager frameworks, where stacking costs)."""
+    a single-tangent path (``one(setup, head)``: eager frameworks, where stacking costs)."""
     k = len(tangents)
-    h1 = one(s) if one is not None and k == 1 else None
+    h1 = one(s, True) if one is not None and k == 1 else None
     warm = (s.x, *(s.tangent(t) for t in tangents), *s.cvals)
     if h1 is not None:  # the compiled functions return arrays; the runners build the tuples
         both = s.compile(h1, *warm)
-        only = s.compile(lambda x, t, *c: h1(x, t, *c)[1], *warm)
+        only = s.compile(one(s, False), *warm)
         return s.prep(s.runner(only, k, SINGLE), s.runner(both, k, HEAD_AND_SINGLE),
                       ntangents=k, tangent=tangents[0])
     h = derive(s)
@@ -169,7 +169,7 @@ def prepare_same_point(op: str, where: str, linearize: Callable[[Setup], SamePoi
                        derive: Callable[[Setup], Any], f: Any, backend: Any, x: Any,
                        tangents: tuple, contexts: tuple, *, of: str, y: Any = None,
                        strict: bool = True, second_order: bool = False,
-                       prep: Prep | None = None, one: Callable[[Setup], Any] | None = None) -> Prep:
+                       prep: Prep | None = None, one: Callable[[Setup, bool], Any] | None = None) -> Prep:
     """A prep valid at this ``x`` and these context values only, linearised once where the
     backend can (``linearize(setup)`` is not None); the generic prep elsewhere (in-place
     functions, wrappers, backends without a linearisation).

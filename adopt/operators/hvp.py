@@ -55,9 +55,9 @@ def prepare_hvp(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *context
                            of="x", strict=strict, second_order=True, one=_one)
 
 
-def _one(s: Setup) -> Any:
+def _one(s: Setup, head: bool) -> Any:
     """The backend's own single-tangent product (a plain backend only), or None."""
-    return None if isinstance(s.parts.dense, SecondOrder) else s.outer.gradient_and_hvp_one(s.fn)
+    return None if isinstance(s.parts.dense, SecondOrder) else s.outer.hvp_one(s.fn, head)
 
 
 def prepare_hvp_same_point(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, *contexts: Any,

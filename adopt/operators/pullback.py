@@ -27,8 +27,8 @@ def prepare_pullback(f: Callable[..., Any], backend: Any, x: Any, ty: tuple, *co
                            of="y", y=y, strict=strict, one=_one)
 
 
-def _one(s: Setup) -> Any:
-    return s.outer.value_and_pullback_one(s.fn)
+def _one(s: Setup, head: bool) -> Any:
+    return s.outer.pullback_one(s.fn, head)
 
 
 def _derive(s: Setup) -> Any:

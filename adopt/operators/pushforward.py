@@ -28,8 +28,8 @@ def prepare_pushforward(f: Callable[..., Any], backend: Any, x: Any, tx: tuple, 
                            contexts, of="x", y=y, strict=strict, one=_one)
 
 
-def _one(s: Setup) -> Any:
-    return s.outer.value_and_pushforward_one(s.fn)
+def _one(s: Setup, head: bool) -> Any:
+    return s.outer.pushforward_one(s.fn, head)
 
 
 def _derive(s: Setup) -> Any:
