@@ -213,7 +213,8 @@ class Prep:
 
 
 def _matcher(prep: Prep) -> Callable[..., bool] | None:
-    """``prep.matches`` for the strict check's common case, or None for the general method.
+    """``prep.matches`` for the strict check's common case (the same signature as the
+    method), or None for the general method.
 
     A prep of one array ``x`` and at most one tangent, without contexts or ``y`` (most prepared
     calls), gets a closure over its signature: one frame and no attribute reads of the prep
@@ -226,7 +227,8 @@ def _matcher(prep: Prep) -> Callable[..., bool] | None:
         return None
     F, B, X, S, D, J = prep.f, prep.backend, sig.type, sig.shape, sig.dtype, sig.jax
     if t is None:
-        def matches(f: Any, backend: Any, x: Any, contexts: tuple, tangents: Any, y: Any) -> bool:
+        def matches(f: Any, backend: Any, x: Any, contexts: tuple, tangents: Any = None,
+                    y: Any = None) -> bool:
             return (f is F and backend is B and type(x) is X and (a := x.aval if J else x).shape == S
                     and ((d := a.dtype) is D or d == D) and not contexts and tangents is None
                     and y is None)
@@ -234,7 +236,8 @@ def _matcher(prep: Prep) -> Callable[..., bool] | None:
         return matches
     TX, TS, TD, TJ = t.type, t.shape, t.dtype, t.jax
 
-    def matches_one(f: Any, backend: Any, x: Any, contexts: tuple, tangents: Any, y: Any) -> bool:
+    def matches_one(f: Any, backend: Any, x: Any, contexts: tuple, tangents: Any = None,
+                    y: Any = None) -> bool:
         if (f is F and backend is B and type(x) is X and (a := x.aval if J else x).shape == S
                 and ((d := a.dtype) is D or d == D) and type(tangents) is tuple
                 and len(tangents) == 1 and not contexts and y is None):
