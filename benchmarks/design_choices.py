@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -92,13 +93,32 @@ def torch_pushforward_one(args: argparse.Namespace) -> list[Row]:
             with fwad.dual_level():
                 return fwad.unpack_dual(g(fwad.make_dual(x, t))).tangent
 
+        def level() -> Any:  # what dual_level() calls, without the context manager
+            fwad.enter_dual_level()
+            try:
+                return fwad.unpack_dual(g(fwad.make_dual(x, t))).tangent
+            finally:
+                fwad.exit_dual_level()
+
         vm = tf.vmap(lambda v: tf.jvp(g, (x,), (v,))[1])
-        a, b, c = measure_all([dual, lambda: vm(t[None]), lambda: tf.jvp(g, (x,), (t,))[1]], **args.timing)
+        a, b, c, d = measure_all([dual, lambda: vm(t[None]), lambda: tf.jvp(g, (x,), (t,))[1], level],
+                                 **args.timing)
         rows.append(Row("adopt/backends/torch.py `pushforward_one` (\"~3x faster than "
                         "torch.func.jvp under vmap\")", f"one tangent, eager dual numbers, n = {n}",
                         f"dual {_us(a)}, vmap(jvp) of 1 {_us(b)}, jvp {_us(c)}",
                         f"vmap(jvp) / dual = {b.min / a.min:.1f}x, jvp / dual = {c.min / a.min:.1f}x"))
+        rows.append(Row("adopt/backends/torch.py `pushforward_one` (enters and exits the dual level "
+                        "itself: \"what fwAD.dual_level() calls, without its two frames\")",
+                        f"one tangent, eager dual numbers, n = {n}",
+                        f"with fwad.dual_level() {_us(a)}, enter_dual_level / exit_dual_level {_us(d)}",
+                        f"{(d.median - a.median) * 1e6:+.1f} µs per call (medians), paired ratio "
+                        f"{_paired(d, a):.3f}"))
     return rows
+
+
+def _paired(t: Any, ref: Any) -> float:
+    """The median over rounds of t / ref within each round (the blocks are interleaved)."""
+    return statistics.median(a / b for a, b in zip(t.per_block, ref.per_block))
 
 
 def torch_pullback_batch(args: argparse.Namespace) -> list[Row]:
@@ -309,6 +329,41 @@ def jax_check_after_run(args: argparse.Namespace) -> list[Row]:
                 f"{100 * (t2.median / t0.median - 1):+.1f} % (medians)")]
 
 
+def jax_call_floor(args: argparse.Namespace) -> list[Row]:
+    import jax
+    import jax.numpy as jnp
+
+    import adopt
+
+    g, n = _g(jnp), 1000
+    rng = np.random.default_rng(0)
+    x, v = jnp.asarray(rng.standard_normal(n)), jnp.asarray(rng.standard_normal(n))
+    b = adopt.AutoJAX()
+    strict, loose = adopt.prepare_pushforward(g, b, x, (v,)), adopt.prepare_pushforward(g, b, x, (v,), strict=False)
+    bare = jax.jit(lambda x, v: jax.jvp(g, (x,), (v,))[1])
+
+    def signature(f: Any, backend: Any, x: Any, tx: tuple, *contexts: Any, prep: Any = None,
+                  y: Any = None, out: Any = None) -> Any:
+        """adopt.pushforward's call signature around the prepared function, and nothing else."""
+        return prep.run(x, tx, contexts)
+
+    # differences of 1-2 µs on a 50 µs call: many rounds (the paired ratio's spread is ~5 %)
+    timing = dict(args.timing, blocks=8 * args.timing.get("blocks", 9), max_case_time=60.0)
+    t0, t1, t2, t3 = measure_all([
+        lambda: bare(x, v).block_until_ready(),
+        lambda: signature(g, b, x, (v,), prep=loose)[0].block_until_ready(),
+        lambda: adopt.pushforward(g, b, x, (v,), prep=loose)[0].block_until_ready(),
+        lambda: adopt.pushforward(g, b, x, (v,), prep=strict)[0].block_until_ready()], **timing)
+    plus = lambda t: f"{(t.median - t0.median) * 1e6:+.1f} µs, {_paired(t, t0):.3f}x"  # noqa: E731
+    return [Row("README.md, Strict checks (\"a JAX call of about 50 µs carries 2-4 µs of Python, "
+                "whether strict or not, most of it the call itself\")",
+                f"a prepared JAX pushforward, n = {n}, against the bare jax.jit and against a function "
+                "with adopt.pushforward's signature that only runs the prepared function",
+                f"bare {_us(t0)}, the signature alone {_us(t1)}, strict=False {_us(t2)}, strict {_us(t3)}",
+                f"over the bare call (medians; paired ratios): the signature alone {plus(t1)}, "
+                f"strict=False {plus(t2)}, strict {plus(t3)}")]
+
+
 def jax_bcoo_unflatten(args: argparse.Namespace) -> list[Row]:
     import jax
     import jax.numpy as jnp
@@ -344,7 +399,7 @@ def jax_bcoo_unflatten(args: argparse.Namespace) -> list[Row]:
 
 CLAIMS = (torch_allow_unused, torch_pushforward_one, torch_pullback_batch, torch_second_derivative,
           torch_forward_cost, torch_capture, torch_linearize, torch_decompositions, jax_basis_constant,
-          jax_gather_constant, jax_pure_callback, jax_check_after_run, jax_bcoo_unflatten)
+          jax_gather_constant, jax_pure_callback, jax_check_after_run, jax_call_floor, jax_bcoo_unflatten)
 
 NOT_MEASURED = (
     "adopt/backends/torch.py module docstring and adopt/backends/__init__.py `AutoTorch` "
