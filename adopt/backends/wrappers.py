@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from adopt._errors import BackendIncompatibilityError
-from adopt._sparse.coloring._orders import resolve
+from adopt._sparse.coloring import resolve
 from adopt.backends import AbstractBackend, AutoFiniteDiff
 
 __all__ = ["SecondOrder", "AutoSparse", "MixedMode", "GreedyColoring", "FORMATS",

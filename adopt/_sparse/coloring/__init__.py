@@ -31,12 +31,12 @@ from ._api import DEFAULT_ORDERS, KINDS, Coloring, color
 from ._bicoloring import Bicoloring
 from ._check import (check_acyclic_coloring, check_bicoloring, check_column_coloring,
                      check_row_coloring, check_star_coloring)
-from ._orders import ORDERS
+from ._orders import ORDERS, resolve
 from ._results import NUMPY_OPS, DirectColoring, DirectMaps, NumpyOps, Ops, one_hot
 from ._substitution import SubstitutionColoring, SubstitutionMaps
 
 __all__ = [
-    "color", "KINDS", "ORDERS", "DEFAULT_ORDERS", "Coloring",
+    "color", "KINDS", "ORDERS", "DEFAULT_ORDERS", "resolve", "Coloring",
     "DirectColoring", "SubstitutionColoring", "Bicoloring", "DirectMaps", "SubstitutionMaps",
     "Ops", "NumpyOps", "NUMPY_OPS", "one_hot",
     "check_column_coloring", "check_row_coloring", "check_star_coloring",
